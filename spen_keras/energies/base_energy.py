@@ -1,0 +1,121 @@
+"""The base class shared by every energy term."""
+
+import keras
+import tensorflow as tf
+
+
+def sum_over_non_batch_axes(values):
+    """Reduces a (batch, ...) tensor to (batch,) by summing all other axes."""
+    rank = values.shape.rank
+    if rank is None:
+        return tf.reduce_sum(
+            tf.reshape(values, [tf.shape(values)[0], -1]), axis=1
+        )
+    if rank == 1:
+        return values
+    return tf.reduce_sum(values, axis=list(range(1, rank)))
+
+
+def check_positive(name, value):
+    """Raises a ValueError naming `name` unless `value` is a positive number."""
+    if value is None or not float(value) > 0.0:
+        raise ValueError(f"`{name}` must be a positive number; got {value!r}.")
+    return float(value)
+
+
+class Energy(keras.layers.Layer):
+    """An energy term E(y; features) returning one value per example.
+
+    Subclasses implement `energy(y, features)`. The base class selects their
+    features (`features_key` picks one entry when features is a dict, so one
+    `SumEnergy` can feed different inputs to different terms) and checks the
+    rank and last dimension of `y` against `expected_rank` and
+    `expected_last_dim`, so a wrong shape fails with a message that names it
+    instead of deep inside a convolution.
+
+    Args:
+        features_key: optional key of the features dict this term reads.
+        **kwargs: standard `keras.layers.Layer` arguments (e.g. `dtype`).
+
+    Call arguments:
+        y: the structured output, shape (batch, ...).
+        features: optional tensor or dict of tensors, the output of F(x).
+
+    Returns:
+        A tensor of shape (batch,).
+    """
+
+    #: Rank of `y` this term accepts (None: any).
+    expected_rank = None
+    #: Whether the term cannot work without features.
+    requires_features = False
+
+    def __init__(self, features_key=None, **kwargs):
+        super().__init__(**kwargs)
+        self.features_key = features_key
+
+    @property
+    def expected_last_dim(self):
+        """Size of the last axis of `y` this term accepts (None: any)."""
+        return None
+
+    def select_features(self, features):
+        """Returns this term's features: `features[features_key]` or all."""
+        if self.features_key is None or features is None:
+            return features
+        if not isinstance(features, dict) or self.features_key not in features:
+            available = sorted(features) if isinstance(features, dict) else None
+            raise ValueError(
+                f"{self.__class__.__name__} reads features[{self.features_key!r}]"
+                f" but the features given have keys {available}."
+            )
+        return features[self.features_key]
+
+    def select_features_shape(self, features_shape):
+        """The shape of this term's features, given the shape of all."""
+        if self.features_key is not None and isinstance(features_shape, dict):
+            return features_shape.get(self.features_key)
+        return features_shape
+
+    def check_y(self, y):
+        """Raises a ValueError if the static shape of `y` cannot fit."""
+        name = self.__class__.__name__
+        shape = y.shape
+        if self.expected_rank is not None and shape.rank is not None:
+            if shape.rank != self.expected_rank:
+                raise ValueError(
+                    f"{name} expects y of rank {self.expected_rank}"
+                    f" {self.shape_description()}; got shape {tuple(shape)}."
+                )
+        last = self.expected_last_dim
+        if last is not None and shape.rank and shape[-1] is not None:
+            if shape[-1] != last:
+                raise ValueError(
+                    f"{name} expects y with {last} channel(s) on the last axis"
+                    f" {self.shape_description()}; got shape {tuple(shape)}."
+                )
+
+    def shape_description(self):
+        """A human description of the expected shape for error messages."""
+        return ""
+
+    def call(self, y, features=None):
+        self.check_y(y)
+        features = self.select_features(features)
+        if self.requires_features and features is None:
+            raise ValueError(
+                f"{self.__class__.__name__} needs features but got None."
+            )
+        return self.energy(y, features)
+
+    def energy(self, y, features):
+        """Returns the energy per example, shape (batch,)."""
+        raise NotImplementedError
+
+    def compute_output_shape(self, y_shape, features_shape=None):
+        return (y_shape[0],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"features_key": self.features_key})
+        return config

@@ -1,0 +1,310 @@
+"""SPEN: feature network F(x) -> Init -> UnrolledMinimizer(energy) -> y_T."""
+
+import keras
+import tensorflow as tf
+
+from spen_keras.energies.base_energy import sum_over_non_batch_axes
+from spen_keras.unrolled_minimizer import UnrolledMinimizer
+
+ITERATE_LOSSES = ("weighted", "final")
+TRAINING_MODES = ("unrolled", "ssvm")
+
+
+def iterate_weights(num_steps):
+    """Eq. 9's weights w_t / T with w_t = 1 / (T - t + 1), t = 1..T."""
+    return [1.0 / (num_steps * (num_steps - t + 1))
+            for t in range(1, num_steps + 1)]
+
+
+def _deserialize(obj):
+    if isinstance(obj, dict):
+        return keras.saving.deserialize_keras_object(obj)
+    return obj
+
+
+@keras.saving.register_keras_serializable(package="spen_keras")
+class SPEN(keras.Model):
+    """A Structured Prediction Energy Network trained end-to-end.
+
+    Prediction is y_T = the result of T unrolled minimisation steps on
+    E(y; F(x)) started from y_0 = Init(F(x)) (Eq. 5, 10). Training with
+    `model.fit` back-propagates the compiled Keras loss through the unrolled
+    steps; by default the loss of every iterate counts, weighted as in Eq. 9,
+    L = 1/T sum_t w_t loss(y_t, y*) with w_t = 1/(T - t + 1)
+    (`iterate_loss="final"` uses y_T alone).
+
+    `training_mode="ssvm"` trains the same energy as a structured SVM instead
+    (Eq. 3, the baseline rows): loss-augmented inference minimises
+    E(y) - Delta(y, y*) with the same minimiser (not differentiated), and the
+    loss is the hinge max(0, Delta(y^, y*) - E(y^) + E(y*)) with
+    Delta = `ssvm_margin_scale` * sum (y - y*)^2.
+
+    Args:
+        minimizer: an `UnrolledMinimizer` holding the energy.
+        feature_network: optional layer F; features = F(x), else x itself.
+        init_network: optional layer Init; y_0 = Init(features), else
+            y_0 = features (which then must be shaped like y).
+        iterate_loss: "weighted" (Eq. 9) or "final".
+        training_mode: "unrolled" (end-to-end) or "ssvm".
+        ssvm_margin_scale: scale of the squared-error margin Delta.
+        mask_invalid_targets: treat target entries equal to 0 as missing
+            (the depth-denoising convention) in the SSVM margin and in E(y*).
+        **kwargs: standard `keras.Model` arguments.
+
+    Call arguments:
+        x: the input batch.
+        training: Keras' training flag.
+
+    Example:
+    >>> energy = SumEnergy([QuadraticDataEnergy(), FieldOfExpertsEnergy(4, 3)])
+    >>> spen = SPEN(UnrolledMinimizer(energy, num_steps=3, step_size=0.1))
+    >>> spen.compile(optimizer="adam", loss="mse")
+    >>> x = tf.random.uniform((4, 16, 16, 1))
+    >>> spen.fit(x, x, epochs=1, verbose=0).history["loss"][0] > 0
+    True
+
+    References:
+        Belanger, Yang & McCallum. End-to-End Learning for Structured
+        Prediction Energy Networks. ICML 2017.
+    """
+
+    def __init__(
+        self,
+        minimizer,
+        feature_network=None,
+        init_network=None,
+        iterate_loss="weighted",
+        training_mode="unrolled",
+        ssvm_margin_scale=1.0,
+        mask_invalid_targets=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # === Layers ===
+        minimizer = _deserialize(minimizer)
+        if not isinstance(minimizer, UnrolledMinimizer):
+            raise TypeError(
+                "`minimizer` must be an UnrolledMinimizer; got "
+                f"{type(minimizer).__name__}."
+            )
+        if iterate_loss not in ITERATE_LOSSES:
+            raise ValueError(
+                f"Unknown iterate_loss {iterate_loss!r}; expected one of "
+                f"{ITERATE_LOSSES}."
+            )
+        if training_mode not in TRAINING_MODES:
+            raise ValueError(
+                f"Unknown training_mode {training_mode!r}; expected one of "
+                f"{TRAINING_MODES}."
+            )
+        if not float(ssvm_margin_scale) > 0:
+            raise ValueError(
+                f"`ssvm_margin_scale` must be positive; got {ssvm_margin_scale!r}."
+            )
+        self.minimizer = minimizer
+        self.feature_network = _deserialize(feature_network)
+        self.init_network = _deserialize(init_network)
+        # === Config ===
+        self.iterate_loss = iterate_loss
+        self.training_mode = training_mode
+        self.ssvm_margin_scale = float(ssvm_margin_scale)
+        self.mask_invalid_targets = bool(mask_invalid_targets)
+        self._expected_input_shape = None
+
+    @property
+    def energy(self):
+        """The energy layer being minimised."""
+        return self.minimizer.energy
+
+    # --- forward ---------------------------------------------------------
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self._expected_input_shape = input_shape
+        # Run one forward pass on a small concrete batch so that every
+        # sub-layer creates its weights (needed before loading weights).
+        concrete = [1] + [32 if d is None else int(d) for d in input_shape[1:]]
+        self._forward(tf.zeros(concrete, self.compute_dtype), training=False)
+        self.built = True
+
+    def check_input(self, x):
+        """Raises a clear error for a wrongly shaped or non-finite x."""
+        x = tf.convert_to_tensor(x)
+        if not x.dtype.is_floating:
+            raise TypeError(f"SPEN expects a floating-point x; got {x.dtype}.")
+        expected = self._expected_input_shape
+        if expected is not None and x.shape.rank is not None:
+            if x.shape.rank != len(expected):
+                raise ValueError(
+                    f"SPEN was built for x of rank {len(expected)} (shape "
+                    f"{expected}); got x of shape {tuple(x.shape)}."
+                )
+            if expected[-1] is not None and x.shape[-1] is not None:
+                if x.shape[-1] != expected[-1]:
+                    raise ValueError(
+                        f"SPEN was built for x with {expected[-1]} channel(s) "
+                        f"on the last axis; got x of shape {tuple(x.shape)}."
+                    )
+        return tf.debugging.assert_all_finite(
+            tf.cast(x, self.compute_dtype), "SPEN input x contains NaN or Inf"
+        )
+
+    def features_and_init(self, x, training=None):
+        """Returns (F(x), y_0)."""
+        features = x
+        if self.feature_network is not None:
+            features = self.feature_network(x, training=training)
+        y0 = features
+        if self.init_network is not None:
+            y0 = self.init_network(features, training=training)
+        return features, y0
+
+    def _forward(self, x, training=None, extra_energy=None):
+        x = self.check_input(x)
+        features, y0 = self.features_and_init(x, training=training)
+        return self.minimizer.minimize(
+            y0, features, training=training, extra_energy=extra_energy
+        )
+
+    def call(self, x, training=None):
+        return self._forward(x, training=training).y
+
+    def predict_iterates(self, x):
+        """Returns the iterates y_1..y_T for x, shape (T, batch, ...)."""
+        return self._forward(x, training=False).iterates
+
+    # --- training --------------------------------------------------------
+
+    def _compiled_loss(self, y, y_pred, sample_weight):
+        if getattr(self, "_compile_loss", None) is None:
+            raise ValueError(
+                "SPEN needs a loss: call `compile(optimizer, loss=...)` first."
+            )
+        return self._compile_loss(y, y_pred, sample_weight)
+
+    def _unrolled_loss(self, y, iterates, sample_weight):
+        if self.iterate_loss == "final":
+            return self._compiled_loss(y, iterates[-1], sample_weight)
+        weights = iterate_weights(self.minimizer.num_steps)
+        return tf.add_n([
+            w * self._compiled_loss(y, iterates[t], sample_weight)
+            for t, w in enumerate(weights)
+        ])
+
+    def _margin(self, y_pred, y_true):
+        diff = tf.square(y_pred - y_true)
+        if self.mask_invalid_targets:
+            diff *= tf.cast(y_true > 0, diff.dtype)
+        return self.ssvm_margin_scale * sum_over_non_batch_axes(diff)
+
+    def loss_augmented_inference(self, x, y):
+        """argmin_y E(y) - Delta(y, y*) by the minimiser, not differentiated."""
+        y = tf.cast(y, self.compute_dtype)
+        result = self._forward(
+            x, training=True, extra_energy=lambda y_var: -self._margin(y_var, y)
+        )
+        return tf.stop_gradient(result.y)
+
+    def _ssvm_loss(self, x, y, y_hat, sample_weight):
+        y = tf.cast(y, self.compute_dtype)
+        features, _ = self.features_and_init(self.check_input(x), training=True)
+        target = y
+        if self.mask_invalid_targets:
+            target = tf.where(y > 0, y, y_hat)
+        hinge = tf.nn.relu(
+            self._margin(y_hat, y)
+            - self.energy(y_hat, features) + self.energy(target, features)
+        )
+        if sample_weight is not None:
+            hinge *= tf.cast(tf.reshape(sample_weight, [-1]), hinge.dtype)
+        return tf.reduce_mean(hinge)
+
+    def _total_loss(self, x, y, sample_weight, y_hat=None):
+        if self.training_mode == "ssvm":
+            loss = self._ssvm_loss(x, y, y_hat, sample_weight)
+            y_pred = y_hat
+        else:
+            result = self._forward(x, training=True)
+            loss = self._unrolled_loss(y, result.iterates, sample_weight)
+            y_pred = result.y
+        if self.losses:
+            loss += tf.add_n([tf.cast(l, loss.dtype) for l in self.losses])
+        return loss, y_pred
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_hat = None
+        if self.training_mode == "ssvm":
+            # Outside the tape: nothing is differentiated through it.
+            y_hat = self.loss_augmented_inference(x, y)
+        with tf.GradientTape() as tape:
+            loss, y_pred = self._total_loss(x, y, sample_weight, y_hat)
+            scaled = self.optimizer.scale_loss(loss)
+        pairs = [
+            (g, v)
+            for g, v in zip(tape.gradient(scaled, self.trainable_weights),
+                            self.trainable_weights)
+            if g is not None
+        ]
+        self.optimizer.apply_gradients(pairs)
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if self.training_mode == "ssvm":
+            y_pred = self(x, training=False)
+            loss = self._compiled_loss(y, y_pred, sample_weight)
+        else:
+            result = self._forward(x, training=False)
+            loss = self._unrolled_loss(y, result.iterates, sample_weight)
+            y_pred = result.y
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    # --- export and config -----------------------------------------------
+
+    def serving_signature(self):
+        """x's TensorSpec for export: any batch and spatial size, same
+        channels as at build time."""
+        shape = self._expected_input_shape
+        if shape is None:
+            raise ValueError("Call or build the SPEN before exporting it.")
+        spec_shape = [None] * (len(shape) - 1) + [shape[-1]]
+        return [tf.TensorSpec(spec_shape, self.compute_dtype, name="x")]
+
+    def export(self, filepath, format="tf_saved_model", verbose=None,
+               input_signature=None, **kwargs):
+        """Writes a SavedModel whose serving signature maps x to y_T.
+
+        By default the signature accepts any batch size and any image size
+        with the channel count the model was built for.
+        """
+        if input_signature is None and format == "tf_saved_model":
+            input_signature = self.serving_signature()
+        return super().export(filepath, format=format, verbose=verbose,
+                              input_signature=input_signature, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            {
+                "minimizer": serialize(self.minimizer),
+                "feature_network": (
+                    None if self.feature_network is None
+                    else serialize(self.feature_network)),
+                "init_network": (
+                    None if self.init_network is None
+                    else serialize(self.init_network)),
+                "iterate_loss": self.iterate_loss,
+                "training_mode": self.training_mode,
+                "ssvm_margin_scale": self.ssvm_margin_scale,
+                "mask_invalid_targets": self.mask_invalid_targets,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
