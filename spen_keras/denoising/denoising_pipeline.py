@@ -1,0 +1,218 @@
+"""Training and evaluation data for depth denoising (Belanger et al., Table 1).
+
+Both entry points turn frames from `load_frames` into `(x, y)` pairs of
+shape `(..., H, W, 1)`, float32, in normalised depth (millimetres / 5000):
+
+* `y` is the clean frame, exactly 0 on pixels without a reading. The masked
+  loss and PSNR (`spen_keras.losses`, `spen_keras.metrics`) skip `y == 0`.
+* `x` is the frame with seeded `KinectNoiseModel` noise and missing pixels,
+  whose holes (the raw frame's and the synthetic ones) are filled with the
+  nearest valid noisy pixel (`fill_invalid`), so a model never sees a hole.
+
+Noise seeds come from `noise_seed(seed, sequence, frame, ...)`, so a frame's
+noise depends only on the seed and the frame's identity, not on which other
+frames are loaded.
+
+Example:
+
+>>> frames = load_frames("train")
+>>> dataset = make_training_dataset(frames, batch_size=2)
+>>> x, y = next(iter(dataset))
+>>> x.shape, y.shape
+(TensorShape([2, 96, 128, 1]), TensorShape([2, 96, 128, 1]))
+>>> x_eval, y_eval = make_evaluation_arrays(load_frames("test"))
+>>> x_eval.shape
+(6, 480, 640, 1)
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from spen_keras.denoising.depth_normalization import fill_invalid
+from spen_keras.denoising.kinect_noise import KinectNoiseModel
+
+
+def noise_seed(seed, sequence, frame, realization=None):
+    """Derives the numpy noise seed of one frame deterministically.
+
+    Args:
+        seed: non-negative int, the seed of the whole run.
+        sequence: the frame's sequence number.
+        frame: the frame's number within its sequence.
+        realization: optional index of one of several noise draws per frame.
+
+    Returns:
+        A non-negative int from `np.random.SeedSequence`.
+    """
+    entropy = [seed, sequence, frame]
+    if realization is not None:
+        entropy.append(realization)
+    state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)
+    return int(state[0])
+
+
+def make_noisy_input(depth, mask, noise, seed):
+    """Adds noise to one clean frame and fills every hole.
+
+    Args:
+        depth: clean normalised depth, `(H, W)`, 0 on invalid pixels.
+        mask: boolean `(H, W)`, True on valid pixels.
+        noise: a `KinectNoiseModel`.
+        seed: int seed for `noise.apply_numpy`.
+
+    Returns:
+        `np.float32` `(H, W)`: the noisy frame with every pixel that is invalid
+        or was dropped by the noise set to its nearest valid noisy pixel.
+    """
+    noisy, noisy_mask = noise.apply_numpy(depth, mask, seed)
+    return fill_invalid(noisy, noisy_mask)
+
+
+def _frame_shape(frames):
+    if not frames:
+        raise ValueError("No frames given.")
+    shapes = {frame["depth"].shape for frame in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"All frames must have one shape, got {shapes}.")
+    return shapes.pop()
+
+
+def make_evaluation_arrays(frames, noise=KinectNoiseModel(), seed=1234):
+    """Builds whole-frame noisy inputs and clean targets for evaluation.
+
+    Args:
+        frames: list of frame dicts from `load_frames` (keys `depth`, `mask`,
+            `sequence`, `frame`), all of one shape `(H, W)`.
+        noise: the `KinectNoiseModel` to apply.
+        seed: run seed; frame `(sequence, frame)` is noised with
+            `noise_seed(seed, sequence, frame)`.
+
+    Returns:
+        `(x, y)`, `np.float32` arrays of shape `(n, H, W, 1)`: `x` noisy and
+        filled, `y` clean with 0 at invalid pixels.
+    """
+    _frame_shape(frames)
+    x = [
+        make_noisy_input(
+            f["depth"],
+            f["mask"],
+            noise,
+            noise_seed(seed, f["sequence"], f["frame"]),
+        )
+        for f in frames
+    ]
+    y = [np.where(f["mask"], f["depth"], 0.0) for f in frames]
+    return (
+        np.stack(x)[..., None].astype(np.float32),
+        np.stack(y)[..., None].astype(np.float32),
+    )
+
+
+def make_training_dataset(
+    frames,
+    crop_size=(96, 128),
+    batch_size=8,
+    noise=KinectNoiseModel(),
+    seed=0,
+    flips=True,
+    crops_per_frame=16,
+    noise_realizations=4,
+):
+    """Builds an endless, deterministic stream of random noisy/clean crops.
+
+    Each frame is noised `noise_realizations` times up front (numpy, seeds
+    `noise_seed(seed, sequence, frame, r)`) and each noisy frame is filled
+    before cropping, so no crop has holes. The stream is made of passes:
+    each pass visits every frame `crops_per_frame` times in a seeded random
+    order, and each visit takes one random noise realisation, a random crop
+    and, with `flips`, random left-right and up-down flips. All randomness is
+    stateless TensorFlow ops keyed on `(seed, element index)`, so the stream
+    is identical for the same arguments, whatever the global TF seed.
+
+    Args:
+        frames: list of frame dicts from `load_frames`, all of one shape.
+        crop_size: `(height, width)` of the crops.
+        batch_size: crops per batch.
+        noise: the `KinectNoiseModel` to apply.
+        seed: non-negative int seed of the stream.
+        flips: whether to flip crops at random.
+        crops_per_frame: visits per frame in each pass over the frames.
+        noise_realizations: noisy versions precomputed per frame.
+
+    Returns:
+        A `tf.data.Dataset` repeating forever, of `(x, y)` float32 batches of
+        shape `(batch_size, crop_height, crop_width, 1)`: `x` noisy and
+        filled, `y` clean with 0 at invalid pixels.
+    """
+    height, width = _frame_shape(frames)
+    crop_height, crop_width = crop_size
+    if not (0 < crop_height <= height and 0 < crop_width <= width):
+        raise ValueError(
+            f"crop_size {crop_size} does not fit frames of shape "
+            f"{(height, width)}."
+        )
+    if crops_per_frame < 1 or noise_realizations < 1 or batch_size < 1:
+        raise ValueError(
+            "crops_per_frame, noise_realizations and batch_size must be >= 1."
+        )
+    x_pool = np.stack(
+        [
+            [
+                make_noisy_input(
+                    f["depth"],
+                    f["mask"],
+                    noise,
+                    noise_seed(seed, f["sequence"], f["frame"], r),
+                )
+                for r in range(noise_realizations)
+            ]
+            for f in frames
+        ]
+    )[..., None]
+    y_pool = np.stack([np.where(f["mask"], f["depth"], 0.0) for f in frames])
+    x_pool = tf.constant(x_pool, tf.float32)
+    y_pool = tf.constant(y_pool[..., None], tf.float32)
+
+    num_frames = len(frames)
+    per_pass = num_frames * crops_per_frame
+    order_key = tf.constant([seed, 1], tf.int64)
+    crop_key = tf.constant([seed, 2], tf.int64)
+
+    def crop_pair(index):
+        fold_in = tf.random.experimental.stateless_fold_in
+        pass_seed = fold_in(order_key, index // per_pass)
+        order = tf.argsort(tf.random.stateless_uniform([per_pass], pass_seed))
+        frame_index = order[index % per_pass] % num_frames
+        seeds = tf.random.experimental.stateless_split(
+            fold_in(crop_key, index), num=5
+        )
+
+        def draw(i, upper):
+            return tf.random.stateless_uniform(
+                [], seeds[i], minval=0, maxval=upper, dtype=tf.int32
+            )
+
+        realization = draw(0, noise_realizations)
+        top = draw(1, height - crop_height + 1)
+        left = draw(2, width - crop_width + 1)
+        rows = slice(top, top + crop_height)
+        cols = slice(left, left + crop_width)
+        pair = tf.concat(
+            [
+                x_pool[frame_index, realization, rows, cols],
+                y_pool[frame_index, rows, cols],
+            ],
+            axis=-1,
+        )
+        if flips:
+            pair = tf.image.stateless_random_flip_left_right(pair, seeds[3])
+            pair = tf.image.stateless_random_flip_up_down(pair, seeds[4])
+        pair = tf.ensure_shape(pair, (crop_height, crop_width, 2))
+        return pair[..., :1], pair[..., 1:]
+
+    dataset = tf.data.Dataset.counter(dtype=tf.int64)
+    dataset = dataset.map(
+        crop_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
