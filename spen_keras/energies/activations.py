@@ -27,7 +27,9 @@ def softplus_with_temperature(x, temperature):
 def soft_abs(x, temperature):
     """SoftAbs(x) = 0.5 SoftPlus_t(x) + 0.5 SoftPlus_t(-x) (Eq. 14).
 
-    A smooth, convex surrogate of |x|; at x = 0 it equals log(2) / t.
+    A smooth, convex surrogate of |x| / 2 (the paper's definition, so the
+    factor 1/2 is kept): it tends to |x| / 2 for |x| >> 1/t and equals
+    log(2) / t at x = 0.
 
     Args:
         x: a float tensor.

@@ -72,10 +72,9 @@ class Energy(keras.layers.Layer):
         return features[self.features_key]
 
     def select_features_shape(self, features_shape):
-        """The shape of this term's features, given the shape of all."""
-        if self.features_key is not None and isinstance(features_shape, dict):
-            return features_shape.get(self.features_key)
-        return features_shape
+        """The shape of this term's features, given the shape of all (the
+        same selection as `select_features`, for `build`)."""
+        return self.select_features(features_shape)
 
     def check_y(self, y):
         """Raises a ValueError if the static shape of `y` cannot fit."""

@@ -1,0 +1,43 @@
+"""Packaging: every package folder installs, data ships, backend is checked."""
+
+import configparser
+import importlib.resources
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MAPPING = {"spen_keras": "spen_keras", "datasets": "spen_keras.datasets",
+           "zoo": "spen_keras.zoo"}
+
+
+def test_setup_cfg_lists_every_package_folder():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    found = set()
+    for folder, package in MAPPING.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((package,) + relative))
+    assert found == listed, f"setup.cfg packages differ: {found ^ listed}"
+    assert "datasets" not in listed and "zoo" not in listed
+
+
+def test_embedded_frames_and_licence_ship_with_the_package():
+    embedded = (importlib.resources.files("spen_keras.datasets.seven_scenes")
+                / "embedded")
+    assert (embedded / "LICENSE-MSR-LA-7-Scenes.rtf").is_file()
+    assert (embedded / "stairs" / "seq-01" / "frame-000000.depth.png").is_file()
+
+
+def test_non_tensorflow_backend_is_refused_clearly():
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    result = subprocess.run(
+        [sys.executable, "-c", "import spen_keras"], env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "TensorFlow backend" in result.stderr
+    assert "KERAS_BACKEND='jax'" in result.stderr
