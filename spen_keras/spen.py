@@ -308,3 +308,19 @@ class SPEN(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    @classmethod
+    def from_preset(cls, name):
+        """Loads a pretrained zoo preset (no network needed).
+
+        Args:
+            name: a preset name from `spen-keras zoo list` (e.g. "dp_3") or
+                the path of a preset folder.
+        """
+        from spen_keras.zoo import load_preset
+
+        model = load_preset(name)
+        if not isinstance(model, cls):
+            raise TypeError(f"Preset {name!r} holds a {type(model).__name__}, "
+                            f"not a {cls.__name__}.")
+        return model

@@ -1,0 +1,87 @@
+"""Reading and writing preset folders: config.json, model.weights.h5,
+metadata.json (the KerasHub layout)."""
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+
+PRESETS_DIR = pathlib.Path(__file__).resolve().parent / "presets"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+INPUT_SHAPE = (None, None, None, 1)
+
+
+class PresetError(ValueError):
+    """A preset is unknown, missing files, or its weights are unusable."""
+
+
+def preset_path(name_or_dir):
+    """The folder of a shipped preset name, or the given folder itself."""
+    candidate = pathlib.Path(name_or_dir)
+    if candidate.is_dir():
+        return candidate
+    shipped = PRESETS_DIR / str(name_or_dir)
+    if shipped.is_dir():
+        return shipped
+    known = sorted(p.name for p in PRESETS_DIR.iterdir() if p.is_dir()) \
+        if PRESETS_DIR.is_dir() else []
+    raise PresetError(
+        f"Unknown preset {name_or_dir!r}: no folder {shipped} and no such "
+        f"directory. Shipped presets with weights: {known}."
+    )
+
+
+def read_metadata(name_or_dir):
+    """The preset's metadata.json as a dict."""
+    path = preset_path(name_or_dir) / METADATA_FILE
+    if not path.is_file():
+        raise PresetError(f"Preset metadata missing: {path}")
+    return json.loads(path.read_text())
+
+
+def save_preset(model, directory, metadata):
+    """Writes config, weights and metadata of a built model into directory.
+
+    Refuses to write weights that hold NaN or Inf, so a diverged run never
+    replaces a good preset.
+    """
+    bad = [w.path for w in model.weights
+           if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+    if bad:
+        raise PresetError(f"Refusing to save non-finite weights: {bad}")
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = keras.saving.serialize_keras_object(model)
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    model.save_weights(str(directory / WEIGHTS_FILE))
+    (directory / METADATA_FILE).write_text(
+        json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+
+
+def load_preset(name_or_dir):
+    """Rebuilds a preset's model from its config and loads its weights.
+
+    Args:
+        name_or_dir: a shipped preset name (see `spen-keras zoo list`) or the
+            path of a preset folder.
+
+    Returns:
+        The model, built for inputs of shape (batch, height, width, 1).
+    """
+    directory = preset_path(name_or_dir)
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE)
+               if not (directory / f).is_file()]
+    if missing:
+        raise PresetError(
+            f"Preset folder {directory} lacks {missing}; it has not been "
+            "trained yet (run `spen-keras train --preset NAME`)."
+        )
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config.pop("build_config", None)  # build for any image size instead
+    model = keras.saving.deserialize_keras_object(config)
+    model.build(INPUT_SHAPE)
+    model.load_weights(str(directory / WEIGHTS_FILE))
+    return model
