@@ -1,0 +1,246 @@
+"""The seven_scenes TFDS builder: full builds on dummy_data, layouts, errors.
+
+The TFDS conformance tests live beside the builder (datasets/ is not in
+`testpaths`), so the builds here are what the default test run covers.
+"""
+
+import contextlib
+import io
+import shutil
+import subprocess
+import sys
+import types
+import zipfile
+from unittest import mock
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from spen_keras.datasets.seven_scenes import make_dummy_data
+from spen_keras.datasets.seven_scenes import proximalnet_pairs
+from spen_keras.datasets.seven_scenes import (
+    seven_scenes_dataset_builder as ssb)
+from spen_keras.denoising import embedded_frames_dir
+from spen_keras.denoising import read_depth_png
+
+DUMMY = make_dummy_data.HERE / "dummy_data"
+STAIRS = embedded_frames_dir()
+
+
+def _build(tmp_path, config, manual_dir, **download_kwargs):
+    """Builds into a fresh data_dir; returns {split: {key: example}}."""
+    builder = ssb.Builder(config=config, data_dir=tmp_path / "data")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir),
+        compute_stats=tfds.download.ComputeStatsMode.SKIP, **download_kwargs))
+    out = {}
+    for split in builder.info.splits:
+        examples = tfds.as_numpy(builder.as_dataset(split=split))
+        if config == "proximalnet":
+            out[split] = {ex["id"].decode(): ex for ex in examples}
+        else:
+            out[split] = {(int(ex["sequence"]), int(ex["frame"])): ex
+                          for ex in examples}
+    return out
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("official"),
+                  ssb.official_config(["stairs"]), DUMMY)
+
+
+def test_official_splits_follow_trainsplit_and_testsplit(official):
+    assert sorted(official["train"]) == [(s, f) for s in (2, 3)
+                                         for f in range(3)]
+    assert sorted(official["test"]) == [(s, f) for s in (1, 4)
+                                        for f in range(3)]
+
+
+def test_depth_and_pose_equal_the_shipped_files_exactly(official):
+    for split in ("train", "test"):
+        for (sequence, frame), example in official[split].items():
+            stem = STAIRS / f"seq-{sequence:02d}" / f"frame-{frame:06d}"
+            assert example["depth"].dtype == np.uint16
+            np.testing.assert_array_equal(
+                example["depth"][..., 0],
+                read_depth_png(f"{stem}.depth.png"))
+            np.testing.assert_array_equal(
+                example["pose"], np.loadtxt(f"{stem}.pose.txt"))
+            assert example["scene"] == ssb.SCENES.index("stairs")
+
+
+def _extracted_scene(tmp_path):
+    root = tmp_path / "manual"
+    shutil.copytree(STAIRS, root / "stairs")
+    return root
+
+
+def _scene_folder_with_sequence_zips(tmp_path):
+    root = tmp_path / "manual"
+    with zipfile.ZipFile(DUMMY / "stairs.zip") as archive:
+        archive.extractall(root)
+    return root
+
+
+def _archive_without_prefix(tmp_path):
+    root = tmp_path / "manual"
+    root.mkdir()
+    with zipfile.ZipFile(DUMMY / "stairs.zip") as src, zipfile.ZipFile(
+            root / "stairs.zip", "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name.split("/", 1)[1], src.read(name))
+    return root
+
+
+@pytest.mark.parametrize("layout", [_extracted_scene,
+                                    _scene_folder_with_sequence_zips,
+                                    _archive_without_prefix])
+def test_other_manual_dir_layouts_give_the_same_examples(
+        tmp_path, official, layout):
+    built = _build(tmp_path, ssb.official_config(["stairs"]),
+                   layout(tmp_path))
+    for split in ("train", "test"):
+        assert built[split].keys() == official[split].keys()
+        for key, example in built[split].items():
+            np.testing.assert_array_equal(example["depth"],
+                                          official[split][key]["depth"])
+
+
+def test_dummy_zip_holds_the_shipped_files_byte_for_byte():
+    with zipfile.ZipFile(DUMMY / "stairs.zip") as scene:
+        assert scene.read("stairs/TrainSplit.txt") == (
+            STAIRS / "TrainSplit.txt").read_bytes()
+        for sequence in range(1, 5):
+            name = f"stairs/seq-{sequence:02d}.zip"
+            assert scene.getinfo(name).compress_type == zipfile.ZIP_STORED
+            with zipfile.ZipFile(io.BytesIO(scene.read(name))) as inner:
+                assert len(inner.namelist()) == 6
+                for member in inner.namelist():
+                    assert inner.read(member) == (STAIRS / member).read_bytes()
+
+
+def test_make_dummy_data_reproduces_the_committed_files():
+    files = make_dummy_data.build()
+    committed = {p.relative_to(DUMMY).as_posix(): p.read_bytes()
+                 for p in DUMMY.rglob("*") if p.is_file()}
+    assert files == committed
+
+
+def test_proximalnet_build_reads_the_pairs_exactly(tmp_path):
+    built = _build(tmp_path, "proximalnet", DUMMY)
+    assert {s: len(v) for s, v in built.items()} == {"train": 2,
+                                                      "validation": 1}
+    for split in built.values():
+        for noisy_name, example in split.items():
+            clean_name = noisy_name.replace("/noisy/", "/clean/")
+            for feature, name in (("noisy", noisy_name),
+                                  ("clean", clean_name)):
+                expected = proximalnet_pairs.decode_int16_depth(
+                    (DUMMY / name).read_bytes(), name)
+                assert example[feature].dtype == np.int16
+                np.testing.assert_array_equal(example[feature][..., 0],
+                                              expected)
+
+
+def test_missing_scenes_error_lists_every_path_and_address(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    shutil.copy(DUMMY / "stairs.zip", manual)
+    offline = mock.patch.object(tfds.download.DownloadManager, "download",
+                                side_effect=ConnectionError("offline"))
+    with offline, pytest.raises(ssb.SevenScenesDataMissingError) as info:
+        _build(tmp_path, "official", manual)
+    message = str(info.value)
+    for scene in ssb.SCENES:
+        assert str(manual / f"{scene}.zip") in message
+        assert str(manual / scene) in message
+        assert ssb.archives.download_url(scene) in message
+    assert "[found]" in message and message.count("[MISSING]") == 6
+    assert "ConnectionError: offline" in message
+
+
+def test_missing_manual_dir_is_reported_not_crashed_on(tmp_path):
+    offline = mock.patch.object(tfds.download.DownloadManager, "download",
+                                side_effect=ConnectionError("offline"))
+    with offline, pytest.raises(ssb.SevenScenesDataMissingError,
+                                match="stairs.zip"):
+        _build(tmp_path, ssb.official_config(["stairs"]), tmp_path / "nope")
+    with pytest.raises(ssb.SevenScenesDataMissingError) as info:
+        _build(tmp_path, "proximalnet", tmp_path / "nope")
+    assert "train.lst" in str(info.value) and "val.lst" in str(info.value)
+
+
+def test_proximalnet_error_lists_missing_pair_files(tmp_path):
+    (tmp_path / "train.lst").write_text("_  a/noisy.bin   a/clean.bin \r\n")
+    (tmp_path / "val.lst").write_text("\n")
+    with pytest.raises(ssb.SevenScenesDataMissingError) as info:
+        _build(tmp_path, "proximalnet", tmp_path)
+    assert str(tmp_path / "a/noisy.bin") in str(info.value)
+    assert str(tmp_path / "a/clean.bin") in str(info.value)
+
+
+def test_restricting_scenes():
+    config = ssb.official_config(["stairs", "chess"])
+    assert config.scenes == ("chess", "stairs")
+    assert config.name == "official_chess_stairs"
+    assert ssb.Builder.builder_configs["official"].scenes == ssb.SCENES
+    with pytest.raises(ValueError, match="kitchen"):
+        ssb.official_config(["kitchen"])
+
+
+@contextlib.contextmanager
+def _serve(url_to_file):
+    """Answers TFDS's HTTP requests from local files: no network needed."""
+    @contextlib.contextmanager
+    def fake_open_url(url, **kwargs):
+        del kwargs
+        data = url_to_file[url].read_bytes()
+        yield types.SimpleNamespace(url=url, headers={}), [data]
+
+    with mock.patch("tensorflow_datasets.core.download.downloader._open_url",
+                    fake_open_url):
+        yield
+
+
+def test_download_with_unregistered_checksum_succeeds(tmp_path):
+    url = ssb.archives.download_url("stairs")
+    assert ssb.Builder.url_infos == {}  # checksums.tsv: comments only.
+    with _serve({url: DUMMY / "stairs.zip"}):
+        built = _build(tmp_path, ssb.official_config(["stairs"]),
+                       tmp_path / "empty")
+    assert len(built["train"]) == 6 and len(built["test"]) == 6
+
+
+def test_forced_checksum_validation_refuses_the_unregistered_url(tmp_path):
+    url = ssb.archives.download_url("stairs")
+    with _serve({url: DUMMY / "stairs.zip"}), pytest.raises(
+            ssb.SevenScenesDataMissingError, match="Missing checksums url"):
+        _build(tmp_path, ssb.official_config(["stairs"]), tmp_path / "empty",
+               force_checksums_validation=True)
+
+
+def test_pair_list_parsing_and_header_detection():
+    text = "_ n1 c1\r\n\n  _\tn2   c2  \nn3 c3\n"
+    assert proximalnet_pairs.parse_pair_list(text, "x") == [
+        (1, "n1", "c1"), (3, "n2", "c2"), (4, "n3", "c3")]
+    with pytest.raises(ValueError, match="x, line 1"):
+        proximalnet_pairs.parse_pair_list("a b c d\n", "x")
+    depth = np.array([[-1, 0, 32767], [5, 6, 7]], np.int16)
+    for header in ("<i4", "<i2"):
+        data = proximalnet_pairs.encode_int16_depth(depth, header)
+        np.testing.assert_array_equal(
+            proximalnet_pairs.decode_int16_depth(data, "f"), depth)
+    with pytest.raises(ValueError, match="neither an int32"):
+        proximalnet_pairs.decode_int16_depth(data + b"\0", "f")
+
+
+def test_importing_the_package_does_not_import_tfds():
+    code = ("import sys, spen_keras.datasets.seven_scenes; "
+            "sys.exit('tensorflow_datasets' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code],
+                          timeout=120).returncode == 0
+    import spen_keras.datasets.seven_scenes as package
+    assert package.Builder is ssb.Builder
+    assert package.official_config is ssb.official_config
