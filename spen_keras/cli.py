@@ -102,7 +102,7 @@ def run_zoo_reproduce(args):
     if args.data_dir:
         from spen_keras.zoo.evaluation_data import load_evaluation_data
 
-        x, y, label = load_evaluation_data(args.data_dir)
+        x, y, label = load_evaluation_data(args.data_dir, args.max_frames)
     else:
         x, y = make_evaluation_arrays(load_frames("test"))
         label = "embedded 7-Scenes stairs test"
@@ -187,6 +187,9 @@ def build_parser():
     reproduce.add_argument("--data-dir", default=None,
                            help="a full 7-Scenes or ProximalNet data folder "
                                 "instead of the embedded frames")
+    reproduce.add_argument("--max-frames", type=int, default=60,
+                           help="with --data-dir: evaluate at most this many "
+                                "test frames, evenly spaced (default 60)")
     reproduce.add_argument("--output-dir", default="outputs/table1")
     reproduce.set_defaults(handler=run_zoo_reproduce)
 

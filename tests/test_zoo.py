@@ -150,3 +150,36 @@ def test_shipped_presets_load_and_are_small(name):
     metadata = read_metadata(name)
     assert metadata["our_psnr"] > metadata["noisy_input_psnr"]
     assert metadata["name"] == name
+
+
+DUMMY = PRESETS_DIR.parent.parent / "datasets" / "seven_scenes" / "dummy_data"
+
+
+def test_evaluation_data_from_proximalnet_pairs():
+    from spen_keras.zoo.evaluation_data import load_evaluation_data
+
+    x, y, label = load_evaluation_data(DUMMY)
+    assert "ProximalNet" in label
+    assert x.shape == y.shape == (1, 48, 64, 1)
+    assert (x > 0).all()  # holes filled
+
+
+def test_evaluation_data_from_seven_scenes_archives(tmp_path):
+    import shutil
+
+    from spen_keras.denoising import load_frames, make_evaluation_arrays
+    from spen_keras.zoo.evaluation_data import load_evaluation_data
+
+    shutil.copy(DUMMY / "stairs.zip", tmp_path / "stairs.zip")
+    x, y, label = load_evaluation_data(tmp_path, max_frames=4)
+    assert "stairs" in label and x.shape == (4, 480, 640, 1)
+    # The same frames and noise as the embedded benchmark.
+    x_all, y_all = make_evaluation_arrays(load_frames("test"))
+    assert any(np.array_equal(y[0], frame) for frame in y_all)
+
+
+def test_evaluation_data_missing_lists_what_it_looked_for(tmp_path):
+    from spen_keras.zoo.evaluation_data import load_evaluation_data
+
+    with pytest.raises(FileNotFoundError, match=r"val\.lst[\s\S]*chess\.zip"):
+        load_evaluation_data(tmp_path)

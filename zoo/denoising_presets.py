@@ -57,7 +57,7 @@ class DenoisingPreset:
     build: Callable[[], SPEN]
     steps: int
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-2
     warm_start: Optional[str] = None
     seed: int = 0
 
@@ -98,35 +98,35 @@ DENOISING_PRESETS = {
               "FOE prior, 20 steps, momentum 0.75, fixed step, loss on y_T",
               lambda: denoiser(field_of_experts(), 20, 0.75, step_size=0.1,
                                learn_step_sizes=False, iterate_loss="final"),
-              steps=400),
+              steps=300),
         _spec("foe_20_plus", "FOE-20+", 37.34,
               "FOE prior, 20 steps, momentum 0.25, learned steps, Eq. 9 loss",
-              lambda: denoiser(field_of_experts(), 20, 0.25), steps=400),
+              lambda: denoiser(field_of_experts(), 20, 0.25), steps=300),
         _spec("foe_3", "FOE-3", 37.62,
               "FOE prior, 3 steps, momentum 0.25, learned steps, Eq. 9 loss",
               lambda: denoiser(field_of_experts(), 3, 0.25), steps=800),
         _spec("dp_20", "DP-20", 40.3,
               "DeepPrior, 20 steps, momentum 0.25, learned steps, Eq. 9 loss",
-              lambda: denoiser(deep_prior(), 20, 0.25), steps=150,
-              warm_start="dp_3"),
+              lambda: denoiser(deep_prior(), 20, 0.25), steps=100,
+              learning_rate=1e-3, warm_start="dp_3"),
         _spec("dp_3", "DP-3", 40.4,
               "DeepPrior, 3 steps, momentum 0.25, learned steps, Eq. 9 loss",
-              lambda: denoiser(deep_prior(), 3, 0.25), steps=800),
+              lambda: denoiser(deep_prior(), 3, 0.25), steps=600),
         _spec("foe_ssvm", "FOE-SSVM", 37.7,
               "FOE prior trained as a structured SVM, 20-step GD inference",
               lambda: denoiser(field_of_experts(), 20, 0.75, step_size=0.1,
                                learn_step_sizes=False, training_mode="ssvm"),
-              steps=400),
+              steps=300, learning_rate=3e-3),
         _spec("dp_ssvm", "DP-SSVM", 38.7,
               "DeepPrior trained as a structured SVM, 20-step GD inference",
               lambda: denoiser(deep_prior(), 20, 0.75, step_size=0.1,
                                learn_step_sizes=False, training_mode="ssvm"),
-              steps=300),
+              steps=150, learning_rate=3e-3),
         _spec("foe_3_icnn", "FOE-3 (input-convex)", None,
               "FOE-3 with the energy constrained convex (FOE is convex anyway)",
               lambda: denoiser(field_of_experts(True), 3, 0.25), steps=800),
         _spec("dp_3_icnn", "DP-3 (input-convex)", None,
               "DP-3 with non-negative weights after the first layer (ICNN)",
-              lambda: denoiser(deep_prior(True), 3, 0.25), steps=800),
+              lambda: denoiser(deep_prior(True), 3, 0.25), steps=400),
     ]
 }

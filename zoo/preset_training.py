@@ -15,6 +15,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from spen_keras.denoising import (
     load_frames,
@@ -27,6 +28,8 @@ from spen_keras.zoo.preset_io import INPUT_SHAPE, load_preset, save_preset
 
 STEPS_PER_EPOCH = 25
 CROP_SIZE = (96, 128)
+EVALUATION = ("embedded 7-Scenes stairs test frames (seq 1, 4; frames 0-2), "
+              "whole 480x640, KinectNoiseModel() seed 1234")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -50,27 +53,70 @@ def machine_description():
             f"Keras {keras.__version__}")
 
 
-def evaluate_denoiser(model, x, y):
-    """Mean PSNR of model(x) over whole frames, one frame at a time.
+def evaluate_denoiser(model, x, y, with_iterates=False):
+    """PSNR of the model on whole frames, one frame at a time, in graph mode.
+
+    Args:
+        model: a denoising SPEN.
+        x, y: noisy inputs and targets (n, H, W, 1), 0 marking invalid.
+        with_iterates: also return the mean PSNR of every iterate y_1..y_T
+            (from the same pass, so it costs nothing extra).
 
     Returns:
-        (mean PSNR, seconds, per-frame predictions).
+        (mean PSNR of y_T, seconds, predictions y_T, PSNR per iterate or None).
     """
+    spec = tf.TensorSpec((1, None, None, x.shape[-1]), tf.float32)
+    if with_iterates:
+        forward = tf.function(model.predict_iterates, input_signature=[spec])
+    else:
+        forward = tf.function(lambda frame: model(frame), input_signature=[spec])
     started = time.perf_counter()
-    predictions = np.concatenate(
-        [model(x[i:i + 1]).numpy() for i in range(len(x))])
+    outputs = [forward(tf.constant(x[i:i + 1])).numpy() for i in range(len(x))]
     seconds = time.perf_counter() - started
-    return float(np.nanmean(psnr(y, predictions))), seconds, predictions
+    if with_iterates:
+        predictions = np.concatenate([o[-1] for o in outputs])
+        curve = np.nanmean(
+            [[float(psnr(y[i:i + 1], iterate)[0]) for iterate in o]
+             for i, o in enumerate(outputs)], axis=0)
+    else:
+        predictions, curve = np.concatenate(outputs), None
+    return float(np.nanmean(psnr(y, predictions))), seconds, predictions, curve
 
 
-def psnr_by_iteration(model, x, y):
-    """Mean PSNR of every iterate y_1..y_T over the frames, shape (T,)."""
-    per_frame = [
-        [float(psnr(y[i:i + 1], iterate)[0])
-         for iterate in model.predict_iterates(x[i:i + 1]).numpy()]
-        for i in range(len(x))
-    ]
-    return np.nanmean(np.array(per_frame), axis=0)
+def test_frame_psnr(denoise):
+    """(PSNR of denoise(x), PSNR of x) on the embedded test frames."""
+    x_test, y_test = make_evaluation_arrays(load_frames("test"))
+    ours = float(np.nanmean(psnr(y_test, denoise(x_test))))
+    return ours, float(np.nanmean(psnr(y_test, x_test)))
+
+
+def preset_metadata(spec, our_psnr, noisy_psnr, wall_time_s, command,
+                    **training):
+    """The metadata.json of a preset (SPEN or baseline).
+
+    Args:
+        spec: the preset's spec (name, row, description, paper_psnr).
+        our_psnr, noisy_psnr: measured on the embedded test frames.
+        wall_time_s: training/fitting time.
+        command: the command that produced the preset.
+        **training: seed, steps, batch size and other training facts.
+    """
+    metadata = {
+        "name": spec.name,
+        "table": "Table 1 (7-Scenes depth denoising, PSNR dB)",
+        "row": spec.row,
+        "description": spec.description,
+        "paper_psnr": spec.paper_psnr,
+        "our_psnr": round(our_psnr, 3),
+        "noisy_input_psnr": round(noisy_psnr, 3),
+        "evaluation": EVALUATION,
+        "command": command,
+        "wall_time_s": round(wall_time_s, 1),
+        "machine": machine_description(),
+        "trained_on": datetime.date.today().isoformat(),
+    }
+    metadata.update(training)
+    return metadata
 
 
 def build_for_training(spec, presets_root=None):
@@ -128,31 +174,14 @@ def train_preset(spec, output_dir, backup_dir, steps=None, command=None,
             f"Training {spec.name} met NaN/Inf and stopped; the preset was not "
             f"written. The last good epoch is backed up in {backup_dir}.")
 
-    x_test, y_test = make_evaluation_arrays(load_frames("test"))
-    ours, _, _ = evaluate_denoiser(model, x_test, y_test)
-    noisy = float(np.nanmean(psnr(y_test, x_test)))
-    metadata = {
-        "name": spec.name,
-        "table": "Table 1 (7-Scenes depth denoising, PSNR dB)",
-        "row": spec.row,
-        "description": spec.description,
-        "paper_psnr": spec.paper_psnr,
-        "our_psnr": round(ours, 3),
-        "noisy_input_psnr": round(noisy, 3),
-        "evaluation": "embedded 7-Scenes stairs test frames (seq 1, 4; "
-                      "frames 0-2), whole 480x640, KinectNoiseModel() "
-                      "seed 1234",
-        "training_data": "embedded 7-Scenes stairs train frames (seq 2, 3), "
-                         f"random {CROP_SIZE[0]}x{CROP_SIZE[1]} crops + flips",
-        "command": command or f"spen-keras train --preset {spec.name}",
-        "seed": spec.seed,
-        "steps": steps_per_epoch * epochs,
-        "batch_size": spec.batch_size,
-        "learning_rate": spec.learning_rate,
-        "warm_start": spec.warm_start,
-        "wall_time_s": round(wall, 1),
-        "machine": machine_description(),
-        "trained_on": datetime.date.today().isoformat(),
-    }
+    ours, noisy = test_frame_psnr(
+        lambda x: evaluate_denoiser(model, x, np.zeros_like(x))[2])
+    metadata = preset_metadata(
+        spec, ours, noisy, wall, command or f"spen-keras train --preset "
+        f"{spec.name}", seed=spec.seed, steps=steps_per_epoch * epochs,
+        batch_size=spec.batch_size, learning_rate=spec.learning_rate,
+        warm_start=spec.warm_start,
+        training_data="embedded 7-Scenes stairs train frames (seq 2, 3), "
+                      f"random {CROP_SIZE[0]}x{CROP_SIZE[1]} crops + flips")
     save_preset(model, output_dir, metadata)
     return metadata

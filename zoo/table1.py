@@ -17,11 +17,7 @@ from spen_keras.metrics import psnr
 from spen_keras.zoo import PRESETS, load_preset, preset_path
 from spen_keras.zoo.denoising_presets import DENOISING_PRESETS
 from spen_keras.zoo.preset_io import PresetError
-from spen_keras.zoo.preset_training import (
-    evaluate_denoiser,
-    psnr_by_iteration,
-    train_preset,
-)
+from spen_keras.zoo.preset_training import evaluate_denoiser, train_preset
 
 # Table 1 in the paper's order; rows without a preset yet are printed with
 # the paper's value and no measurement.
@@ -144,12 +140,14 @@ def reproduce_table1(x, y, output_dir, retrain=False, data_label="embedded",
             notes[name] = str(error)
             log(f"[{name}] skipped: {error}")
             continue
-        value, secs, prediction = evaluate_denoiser(model, x, y)
+        plot_curve = model.minimizer.num_steps == 20
+        value, secs, prediction, curve = evaluate_denoiser(
+            model, x, y, with_iterates=plot_curve)
         measured[name], seconds[name] = value, secs
         if name in FIGURE_ROWS:
             predictions[name] = prediction
-        if model.minimizer.num_steps == 20 and "ssvm" not in name:
-            curves[name] = psnr_by_iteration(model, x[:2], y[:2])
+        if plot_curve:
+            curves[name] = curve
         log(f"[{name}] {value:.2f} dB in {secs:.1f} s")
 
     lines = [f"Table 1, depth denoising PSNR (dB) on {data_label} frames "
