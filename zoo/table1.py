@@ -140,7 +140,8 @@ def reproduce_table1(x, y, output_dir, retrain=False, data_label="embedded",
             notes[name] = str(error)
             log(f"[{name}] skipped: {error}")
             continue
-        plot_curve = model.minimizer.num_steps == 20
+        plot_curve = (hasattr(model, "predict_iterates")
+                      and model.minimizer.num_steps == 20)
         value, secs, prediction, curve = evaluate_denoiser(
             model, x, y, with_iterates=plot_curve)
         measured[name], seconds[name] = value, secs

@@ -1,0 +1,1 @@
+"""Comparison systems of the paper's tables that are Keras models."""
