@@ -30,12 +30,13 @@ import re
 
 import numpy as np
 
+from spen_keras.datasets.seven_scenes.seven_scenes_archives import parse_pose
+from spen_keras.datasets.seven_scenes.seven_scenes_archives import parse_split
 from spen_keras.denoising.depth_io import read_depth_png
 from spen_keras.denoising.depth_normalization import normalize_depth
 from spen_keras.denoising.depth_normalization import valid_mask
 
 SPLIT_FILES = {"train": "TrainSplit.txt", "test": "TestSplit.txt"}
-_SEQUENCE_LINE = re.compile(r"^sequence(\d+)$", re.IGNORECASE)
 _DEPTH_FILE = re.compile(r"^frame-(\d+)\.depth\.png$")
 
 
@@ -76,32 +77,9 @@ def read_split(split, root=None):
             f"7-Scenes split file not found. Expected {split_path} (one "
             f"'sequenceN' per line) under the scene folder {root}."
         )
-    sequences = []
-    # Microsoft's split files end lines with CRLF; `splitlines` + `strip`
-    # accepts CRLF, LF and stray whitespace alike.
-    text = split_path.read_text(encoding="utf-8-sig")
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        match = _SEQUENCE_LINE.match(line)
-        if match is None:
-            raise ValueError(
-                f"{split_path}, line {number}: expected 'sequenceN', got "
-                f"{line!r}."
-            )
-        sequences.append(int(match.group(1)))
-    return sequences
-
-
-def _read_pose(path):
-    pose = np.loadtxt(path, dtype=np.float64)
-    if pose.shape != (4, 4):
-        raise ValueError(
-            f"Pose file {path} holds an array of shape {pose.shape}; a 4x4 "
-            "camera-to-world matrix is expected."
-        )
-    return pose
+    # Microsoft's split files end lines with CRLF; the shared parser accepts
+    # CRLF, LF and stray whitespace alike.
+    return parse_split(split_path.read_text(encoding="utf-8-sig"), split_path)
 
 
 def load_frames(split="train", root=None):
@@ -160,7 +138,7 @@ def load_frames(split="train", root=None):
                     "mask": valid_mask(raw),
                     "sequence": sequence,
                     "frame": frame,
-                    "pose": _read_pose(pose_path),
+                    "pose": parse_pose(pose_path.read_text(), pose_path),
                 }
             )
     return frames
