@@ -5,6 +5,7 @@
 """
 
 from spen_keras.zoo.denoising_presets import DENOISING_PRESETS
+from spen_keras.zoo.keras_baseline_presets import KERAS_BASELINE_PRESETS
 from spen_keras.zoo.preset_io import (
     PRESETS_DIR,
     PresetError,
@@ -13,7 +14,7 @@ from spen_keras.zoo.preset_io import (
     read_metadata,
 )
 
-PRESETS = dict(DENOISING_PRESETS)
+PRESETS = {**KERAS_BASELINE_PRESETS, **DENOISING_PRESETS}
 
 
 def list_presets():
@@ -31,6 +32,7 @@ def get_spec(name):
 
 __all__ = [
     "DENOISING_PRESETS",
+    "KERAS_BASELINE_PRESETS",
     "PRESETS",
     "PRESETS_DIR",
     "PresetError",

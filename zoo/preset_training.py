@@ -53,6 +53,26 @@ def machine_description():
             f"Keras {keras.__version__}")
 
 
+def predict_frames(model, x, with_iterates=False):
+    """Runs the model on each frame of x in graph mode.
+
+    Returns:
+        (outputs, seconds): the stacked predictions (n, H, W, 1), or with
+        `with_iterates` the list of per-frame iterates (T, 1, H, W, 1).
+    """
+    spec = tf.TensorSpec((1, None, None, x.shape[-1]), tf.float32)
+    if with_iterates:
+        forward = tf.function(model.predict_iterates, input_signature=[spec])
+    else:
+        forward = tf.function(lambda frame: model(frame), input_signature=[spec])
+    started = time.perf_counter()
+    outputs = [forward(tf.constant(x[i:i + 1])).numpy() for i in range(len(x))]
+    seconds = time.perf_counter() - started
+    if not with_iterates:
+        outputs = np.concatenate(outputs)
+    return outputs, seconds
+
+
 def evaluate_denoiser(model, x, y, with_iterates=False):
     """PSNR of the model on whole frames, one frame at a time, in graph mode.
 
@@ -65,21 +85,14 @@ def evaluate_denoiser(model, x, y, with_iterates=False):
     Returns:
         (mean PSNR of y_T, seconds, predictions y_T, PSNR per iterate or None).
     """
-    spec = tf.TensorSpec((1, None, None, x.shape[-1]), tf.float32)
-    if with_iterates:
-        forward = tf.function(model.predict_iterates, input_signature=[spec])
-    else:
-        forward = tf.function(lambda frame: model(frame), input_signature=[spec])
-    started = time.perf_counter()
-    outputs = [forward(tf.constant(x[i:i + 1])).numpy() for i in range(len(x))]
-    seconds = time.perf_counter() - started
+    outputs, seconds = predict_frames(model, x, with_iterates)
     if with_iterates:
         predictions = np.concatenate([o[-1] for o in outputs])
         curve = np.nanmean(
             [[float(psnr(y[i:i + 1], iterate)[0]) for iterate in o]
              for i, o in enumerate(outputs)], axis=0)
     else:
-        predictions, curve = np.concatenate(outputs), None
+        predictions, curve = outputs, None
     return float(np.nanmean(psnr(y, predictions))), seconds, predictions, curve
 
 
@@ -174,8 +187,7 @@ def train_preset(spec, output_dir, backup_dir, steps=None, command=None,
             f"Training {spec.name} met NaN/Inf and stopped; the preset was not "
             f"written. The last good epoch is backed up in {backup_dir}.")
 
-    ours, noisy = test_frame_psnr(
-        lambda x: evaluate_denoiser(model, x, np.zeros_like(x))[2])
+    ours, noisy = test_frame_psnr(lambda x: predict_frames(model, x)[0])
     metadata = preset_metadata(
         spec, ours, noisy, wall, command or f"spen-keras train --preset "
         f"{spec.name}", seed=spec.seed, steps=steps_per_epoch * epochs,
