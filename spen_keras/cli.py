@@ -142,6 +142,7 @@ def run_train(args):
     import pathlib
 
     from spen_keras.zoo import PRESETS_DIR, get_spec
+    from spen_keras.zoo.baseline_preset import BaselinePreset
     from spen_keras.zoo.preset_training import train_preset
 
     spec = get_spec(args.preset)
@@ -150,10 +151,15 @@ def run_train(args):
                           pathlib.Path("runs") / "backup" / spec.name)
     command = " ".join(["spen-keras"] + sys.argv[1:]) if args.record_argv \
         else f"spen-keras train --preset {spec.name}"
-    print(f"Training {spec.name} ({spec.row}) for "
-          f"{args.steps or spec.steps} steps; resumable backup in {backup}.")
-    metadata = train_preset(spec, output, backup, steps=args.steps,
-                            command=command)
+    steps = args.steps or spec.steps
+    print(f"Training {spec.name} ({spec.row})"
+          + (f" for {steps} steps" if steps else "")
+          + f"; resumable backup in {backup}.")
+    if isinstance(spec, BaselinePreset):
+        metadata = spec.fit(output, backup, steps=args.steps, command=command)
+    else:
+        metadata = train_preset(spec, output, backup, steps=args.steps,
+                                command=command)
     print(f"{spec.row}: {metadata['our_psnr']:.2f} dB on the test frames "
           f"(paper {spec.paper_psnr}); {metadata['wall_time_s']:.0f} s. "
           f"Preset written to {output}.")

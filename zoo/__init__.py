@@ -4,7 +4,9 @@
     model = load_preset("dp_3")          # or SPEN.from_preset("dp_3")
 """
 
+from spen_keras.zoo.bm3d_baseline import BM3D_PRESETS
 from spen_keras.zoo.denoising_presets import DENOISING_PRESETS
+from spen_keras.zoo.filter_forest_baseline import FILTER_FOREST_PRESETS
 from spen_keras.zoo.keras_baseline_presets import KERAS_BASELINE_PRESETS
 from spen_keras.zoo.preset_io import (
     PRESETS_DIR,
@@ -14,7 +16,9 @@ from spen_keras.zoo.preset_io import (
     read_metadata,
 )
 
-PRESETS = {**KERAS_BASELINE_PRESETS, **DENOISING_PRESETS}
+# Table 1's order: the comparison systems, then the SPEN rows.
+PRESETS = {**BM3D_PRESETS, **FILTER_FOREST_PRESETS, **KERAS_BASELINE_PRESETS,
+           **DENOISING_PRESETS}
 
 
 def list_presets():

@@ -45,7 +45,8 @@ class DenoisingPreset:
         build: a function returning the untrained SPEN.
         steps: training steps.
         batch_size: crops per step.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's initial learning rate (cosine-decayed to 5%
+            of it over the run).
         warm_start: preset whose trained weights initialise this one.
         seed: seed of weights and crops.
     """
@@ -107,11 +108,12 @@ DENOISING_PRESETS = {
               lambda: denoiser(field_of_experts(), 3, 0.25), steps=800),
         _spec("dp_20", "DP-20", 40.3,
               "DeepPrior, 20 steps, momentum 0.25, learned steps, Eq. 9 loss",
-              lambda: denoiser(deep_prior(), 20, 0.25), steps=100,
+              lambda: denoiser(deep_prior(), 20, 0.25), steps=75,
               learning_rate=1e-3, warm_start="dp_3"),
         _spec("dp_3", "DP-3", 40.4,
               "DeepPrior, 3 steps, momentum 0.25, learned steps, Eq. 9 loss",
-              lambda: denoiser(deep_prior(), 3, 0.25), steps=600),
+              lambda: denoiser(deep_prior(), 3, 0.25), steps=600,
+              learning_rate=3e-3),
         _spec("foe_ssvm", "FOE-SSVM", 37.7,
               "FOE prior trained as a structured SVM, 20-step GD inference",
               lambda: denoiser(field_of_experts(), 20, 0.75, step_size=0.1,
@@ -121,12 +123,13 @@ DENOISING_PRESETS = {
               "DeepPrior trained as a structured SVM, 20-step GD inference",
               lambda: denoiser(deep_prior(), 20, 0.75, step_size=0.1,
                                learn_step_sizes=False, training_mode="ssvm"),
-              steps=150, learning_rate=3e-3),
+              steps=100, learning_rate=3e-3),
         _spec("foe_3_icnn", "FOE-3 (input-convex)", None,
               "FOE-3 with the energy constrained convex (FOE is convex anyway)",
               lambda: denoiser(field_of_experts(True), 3, 0.25), steps=800),
         _spec("dp_3_icnn", "DP-3 (input-convex)", None,
               "DP-3 with non-negative weights after the first layer (ICNN)",
-              lambda: denoiser(deep_prior(True), 3, 0.25), steps=400),
+              lambda: denoiser(deep_prior(True), 3, 0.25), steps=300,
+              learning_rate=3e-3),
     ]
 }

@@ -48,7 +48,7 @@ KERAS_BASELINE_PRESETS = {
             description="5 unrolled primal-dual steps on an exact-l1 FoE "
                         "energy (Wang et al. 2016), trained end-to-end",
             build=proximal_net,
-            steps=1500,
+            steps=600,
             batch_size=8,
             learning_rate=3e-3,
         ),
@@ -59,7 +59,7 @@ KERAS_BASELINE_PRESETS = {
             description="DeepPrior's convolutions without pooling, x -> "
                         "x + residual directly (Sec. 6.1.3)",
             build=feedforward_convnet,
-            steps=1800,
+            steps=1000,
             batch_size=8,
             learning_rate=1e-3,
         ),

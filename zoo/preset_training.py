@@ -167,12 +167,16 @@ def train_preset(spec, output_dir, backup_dir, steps=None, command=None,
     """
     steps = steps or spec.steps
     model = build_for_training(spec, presets_root)
-    model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate),
+    steps_per_epoch = min(steps_per_epoch, steps)
+    epochs = max(1, round(steps / steps_per_epoch))
+    # Cosine decay: large steps early, and late updates too small to undo
+    # the result (a constant rate let a DeepPrior run jump out of its basin).
+    schedule = keras.optimizers.schedules.CosineDecay(
+        spec.learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=MaskedMeanSquaredError(), metrics=[PSNR()])
     dataset = make_training_dataset(load_frames("train"), crop_size=CROP_SIZE,
                                     batch_size=spec.batch_size, seed=spec.seed)
-    steps_per_epoch = min(steps_per_epoch, steps)
-    epochs = max(1, round(steps / steps_per_epoch))
     nan_stop = keras.callbacks.TerminateOnNaN()
     started = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
@@ -192,6 +196,7 @@ def train_preset(spec, output_dir, backup_dir, steps=None, command=None,
         spec, ours, noisy, wall, command or f"spen-keras train --preset "
         f"{spec.name}", seed=spec.seed, steps=steps_per_epoch * epochs,
         batch_size=spec.batch_size, learning_rate=spec.learning_rate,
+        learning_rate_schedule="cosine decay to 5% over the run",
         warm_start=spec.warm_start,
         training_data="embedded 7-Scenes stairs train frames (seq 2, 3), "
                       f"random {CROP_SIZE[0]}x{CROP_SIZE[1]} crops + flips")

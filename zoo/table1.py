@@ -16,6 +16,7 @@ import numpy as np
 from spen_keras.metrics import psnr
 from spen_keras.zoo import PRESETS, load_preset, preset_path
 from spen_keras.zoo.denoising_presets import DENOISING_PRESETS
+from spen_keras.zoo.baseline_preset import BaselinePreset
 from spen_keras.zoo.preset_io import PresetError
 from spen_keras.zoo.preset_training import evaluate_denoiser, train_preset
 
@@ -131,23 +132,36 @@ def reproduce_table1(x, y, output_dir, retrain=False, data_label="embedded",
         if retrain:
             log(f"[{name}] retraining ...")
             source = retrained_root / name
-            train_preset(spec, source, output_dir / "backup" / name,
-                         command=f"spen-keras zoo reproduce table1 --retrain",
-                         presets_root=str(retrained_root))
+            command = "spen-keras zoo reproduce table1 --retrain"
+            backup = output_dir / "backup" / name
+            if isinstance(spec, BaselinePreset):
+                spec.fit(source, backup, command=command)
+            else:
+                train_preset(spec, source, backup, command=command,
+                             presets_root=str(retrained_root))
         try:
-            model = load_preset(source)
+            if isinstance(spec, BaselinePreset):
+                model = spec.load(preset_path(source))
+            else:
+                model = load_preset(source)
         except PresetError as error:
             notes[name] = str(error)
             log(f"[{name}] skipped: {error}")
             continue
-        plot_curve = (hasattr(model, "predict_iterates")
-                      and model.minimizer.num_steps == 20)
-        value, secs, prediction, curve = evaluate_denoiser(
-            model, x, y, with_iterates=plot_curve)
+        if isinstance(spec, BaselinePreset):
+            started = time.perf_counter()
+            prediction, curve = model(x), None
+            secs = time.perf_counter() - started
+            value = float(np.nanmean(psnr(y, prediction)))
+        else:
+            plot_curve = (hasattr(model, "predict_iterates")
+                          and model.minimizer.num_steps == 20)
+            value, secs, prediction, curve = evaluate_denoiser(
+                model, x, y, with_iterates=plot_curve)
         measured[name], seconds[name] = value, secs
         if name in FIGURE_ROWS:
             predictions[name] = prediction
-        if plot_curve:
+        if curve is not None:
             curves[name] = curve
         log(f"[{name}] {value:.2f} dB in {secs:.1f} s")
 
