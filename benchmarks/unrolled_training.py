@@ -1,0 +1,386 @@
+"""Training speed and peak memory of unrolled SPEN training (DeepPrior energy).
+
+What is measured (DESIGN.md, "Performance and scale"): the Table 1 depth
+denoiser, E(y; x) = ||y - x||^2 / (2 sigma^2) + DeepPrior(y) (conv 7x7x32,
+SoftPlus, conv 7x7x32, SoftPlus, conv 1x1), minimised by T momentum steps
+(momentum 0.25, learned step sizes) and trained with `model.fit` (Adam, MSE on
+every iterate, Eq. 9) at batch 8 on 96x128 crops. The grid is
+T in {3, 20} x HVP in {exact, finite_difference} x checkpoint in {off, on}.
+For each configuration: training steps/s and s/step over N timed steps after a
+2-step warm-up fit (which traces the train function), and peak RSS. For the
+exact, plain model of each T also inference images/s (`model.predict`) on
+batches of 8 crops of 96x128 and on whole 480x640 frames (batch 1).
+
+Why one process per configuration: peak RSS (`ru_maxrss`) only ever grows, and
+TensorFlow keeps its allocator pools, graphs and caches for the life of the
+process, so configurations measured one after another in one process would
+each inherit the previous peak. Every configuration therefore runs in a fresh
+child (`--worker`), optionally under `/usr/bin/time -v`, and reports its own
+`ru_maxrss`. The training peak is read right after the timed fit, before any
+inference is measured; the /usr/bin/time figure covers the whole child.
+
+Inputs are the embedded 7-Scenes train frames with seeded synthetic Kinect
+noise (`spen_keras.denoising`) when available, else seeded smooth random
+images. The parent prints one JSON document, writes it to
+benchmarks/results/unrolled_training.json and appends a Markdown section to
+benchmarks/RESULTS.md.
+
+    python benchmarks/unrolled_training.py            # full grid, 10-16 min
+    python benchmarks/unrolled_training.py --quick    # T=3 only, 2 steps
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_JSON = os.path.join(HERE, "results", "unrolled_training.json")
+RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+MARKER = "UNROLLED_TRAINING_RESULT "
+BATCH, CROP, FRAME = 8, (96, 128), (480, 640)
+TARGET_RSS_RATIO, TARGET_TIME_RATIO = 0.5, 1.5
+SEED = 0
+
+
+# --- child: one configuration -------------------------------------------
+
+def current_rss_mb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB
+
+
+def smooth_images(rng, n, shape):
+    """Seeded smooth random 'depth' images in [0.2, 0.8], (n, H, W, 1)."""
+    import numpy as np
+    coarse = rng.uniform(0.2, 0.8, (n, shape[0] // 16 + 2, shape[1] // 16 + 2))
+    fine = np.repeat(np.repeat(coarse, 16, axis=1), 16, axis=2)
+    kernel = np.ones(16) / 16.0
+    for axis in (1, 2):  # box blur along rows and columns
+        fine = np.apply_along_axis(np.convolve, axis, fine, kernel, "same")
+    return fine[:, 8:8 + shape[0], 8:8 + shape[1], None].astype(np.float32)
+
+
+def load_data(num_batches):
+    """(x, y) batches for training, 8 crops and one whole frame for inference."""
+    import numpy as np
+    try:
+        from spen_keras import denoising
+        frames_fn = denoising.load_frames
+        dataset_fn = denoising.make_training_dataset
+    except (ImportError, AttributeError):
+        denoising = None
+    if denoising is not None:
+        frames = frames_fn("train")
+        batches = list(dataset_fn(frames, crop_size=CROP, batch_size=BATCH,
+                                  seed=SEED).take(num_batches))
+        xs = np.stack([b[0].numpy() for b in batches])
+        ys = np.stack([b[1].numpy() for b in batches])
+        frame, _ = denoising.make_evaluation_arrays(frames[:1], seed=SEED)
+        return xs, ys, frame, "7-Scenes train frames + Kinect noise"
+    rng = np.random.default_rng(SEED)
+    ys = smooth_images(rng, num_batches * BATCH, CROP)
+    xs = ys + rng.normal(0.0, 0.02, ys.shape).astype(np.float32)
+    frame = smooth_images(rng, 1, FRAME)
+    frame += rng.normal(0.0, 0.02, frame.shape).astype(np.float32)
+    shape = (num_batches, BATCH) + ys.shape[1:]
+    return xs.reshape(shape), ys.reshape(shape), frame, "smooth random images"
+
+
+def build_model(args):
+    import keras
+    import spen_keras
+    energy = spen_keras.SumEnergy([
+        spen_keras.QuadraticDataEnergy(initial_variance=0.5),
+        spen_keras.DeepPriorEnergy(filters=(32, 32), kernel_sizes=(7, 7)),
+    ])
+    minimizer = spen_keras.UnrolledMinimizer(
+        energy, num_steps=args.T, step_rule=spen_keras.MomentumStep(0.25),
+        step_size=0.1, learn_step_sizes=True, hvp=args.hvp,
+        checkpoint=args.checkpoint)
+    model = spen_keras.SPEN(minimizer)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return model
+
+
+def images_per_s(model, x, batch_size, reps):
+    model.predict(x, batch_size=batch_size, verbose=0)  # warm-up: traces
+    start = time.perf_counter()
+    for _ in range(reps):
+        model.predict(x, batch_size=batch_size, verbose=0)
+    return reps * len(x) / (time.perf_counter() - start)
+
+
+def worker(args):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(SEED)
+    warmup = 2
+    xs, ys, frame, source = load_data(warmup + args.steps)
+
+    # Pre-materialised batches: no input pipeline cost in the steps. tf.data
+    # autotuning is off: its thread sleeps 10, 20, 40, ... ms between passes
+    # and deleting the iterator at the end of `fit` waits for the current
+    # sleep, which stalled `fit` until ~10.2 s after it began.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+
+    def dataset(lo, hi):
+        return tf.data.Dataset.from_tensor_slices(
+            (xs[lo:hi].reshape((-1,) + xs.shape[2:]),
+             ys[lo:hi].reshape((-1,) + ys.shape[2:]))
+        ).batch(BATCH, drop_remainder=True).with_options(options)
+
+    model = build_model(args)
+    rss_before = current_rss_mb()
+    model.fit(dataset(0, warmup), steps_per_epoch=warmup, epochs=1,
+              verbose=0, shuffle=False)
+    rss_after_warmup = current_rss_mb()
+
+    step_times = []
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            step_times.append(time.perf_counter() - self.start)
+
+    gc.collect()  # not inside the timed steps: tracing left many objects
+    load_before = os.getloadavg()[0]
+    start, cpu_start = time.perf_counter(), time.process_time()
+    history = model.fit(dataset(warmup, warmup + args.steps),
+                        steps_per_epoch=args.steps, epochs=1, verbose=0,
+                        shuffle=False, callbacks=[StepTimer()])
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    record = {
+        "T": args.T, "hvp": args.hvp, "checkpoint": args.checkpoint,
+        "batch": BATCH, "crop": list(CROP), "data": source,
+        # Step time = train_function call, batch begin to batch end; the fit
+        # call's own set-up and tear-down are in fit_wall_s only.
+        "timed_steps": args.steps, "steps_per_s": 1.0 / np.mean(step_times),
+        "s_per_step": float(np.mean(step_times)),
+        "s_per_step_median": float(np.median(step_times)),
+        "s_per_step_max": float(np.max(step_times)),
+        # CPU seconds (all threads) per step: much less sensitive than wall
+        # time to other processes sharing the cores.
+        "cpu_s_per_step": cpu / args.steps,
+        "fit_wall_s": elapsed,
+        "loss": float(history.history["loss"][-1]),
+        # 1-min load average around the timed fit: > 2 on 2 cores means
+        # other processes competed for the CPU and the timings are inflated.
+        "loadavg_1min": [load_before, os.getloadavg()[0]],
+        "rss_before_fit_mb": rss_before,
+        "rss_after_warmup_mb": rss_after_warmup,
+        "peak_rss_train_mb": peak_rss_mb(),
+    }
+    if args.inference:
+        record["infer_crops_img_per_s"] = images_per_s(
+            model, xs[0], BATCH, args.inference_reps)
+        record["infer_frame_img_per_s"] = images_per_s(
+            model, frame, 1, max(1, args.inference_reps - 1))
+    record["peak_rss_mb"] = peak_rss_mb()
+    print(MARKER + json.dumps(record), flush=True)
+
+
+# --- parent: the grid ----------------------------------------------------
+
+def time_prefix(path):
+    """['/usr/bin/time', '-v', '-o', path] if GNU time works here, else []."""
+    if not os.path.exists("/usr/bin/time"):
+        return []
+    probe = subprocess.run(["/usr/bin/time", "-v", "true"],
+                           capture_output=True, text=True)
+    return ["/usr/bin/time", "-v", "-o", path] if probe.returncode == 0 else []
+
+
+def run_child(config, args):
+    T, hvp, checkpoint = config
+    inference = hvp == "exact" and not checkpoint
+    with tempfile.NamedTemporaryFile(suffix=".time") as time_file:
+        cmd = time_prefix(time_file.name) + [
+            sys.executable, os.path.abspath(__file__), "--worker",
+            "--T", str(T), "--hvp", hvp, "--steps", str(args.steps),
+            "--inference-reps", str(args.inference_reps)]
+        cmd += ["--checkpoint"] * checkpoint + ["--inference"] * inference
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - start
+        time_report = open(time_file.name).read()
+    lines = [l for l in proc.stdout.splitlines() if l.startswith(MARKER)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise RuntimeError(f"configuration {config} failed "
+                           f"(exit {proc.returncode})")
+    record = json.loads(lines[-1][len(MARKER):])
+    record["process_wall_s"] = wall
+    for line in time_report.splitlines():
+        if "Maximum resident set size" in line:
+            record["time_v_max_rss_mb"] = int(line.split(":")[-1]) / 1024.0
+    return record
+
+
+def ratios(records):
+    """Checkpointed / plain peak RSS and step time, per (T, hvp)."""
+    out = []
+    for plain in (r for r in records if not r["checkpoint"]):
+        ckpt = [r for r in records if r["checkpoint"] and
+                (r["T"], r["hvp"]) == (plain["T"], plain["hvp"])]
+        if not ckpt:
+            continue
+        rss = ckpt[0]["peak_rss_train_mb"] / plain["peak_rss_train_mb"]
+        # Medians: robust to a step slowed by another process on the CPU.
+        step = (ckpt[0]["s_per_step_median"] / plain["s_per_step_median"])
+        item = {"T": plain["T"], "hvp": plain["hvp"], "rss_ratio": rss,
+                "step_time_ratio": step,
+                "mean_step_time_ratio": ckpt[0]["s_per_step"]
+                / plain["s_per_step"],
+                "cpu_time_ratio": ckpt[0]["cpu_s_per_step"]
+                / plain["cpu_s_per_step"]}
+        if plain["T"] == 20:  # the target is stated for DP-20
+            item["rss_pass"] = rss <= TARGET_RSS_RATIO
+            item["step_time_pass"] = step <= TARGET_TIME_RATIO
+        out.append(item)
+    return out
+
+
+def machine():
+    import keras
+    import tensorflow as tf
+    cpu = platform.processor() or "unknown"
+    with open("/proc/cpuinfo") as info:
+        names = [l.split(":", 1)[1].strip() for l in info
+                 if l.startswith("model name")]
+    return {"nproc": os.cpu_count(), "cpu": names[0] if names else cpu,
+            "tensorflow": tf.__version__, "keras": keras.__version__,
+            "python": platform.python_version()}
+
+
+def fmt(value, spec=".2f"):
+    return "" if value is None else format(value, spec)
+
+
+def markdown(doc):
+    m = doc["machine"]
+    lines = [
+        f"## {doc['date']}: unrolled training (DeepPrior, batch {BATCH}, "
+        f"{CROP[0]}x{CROP[1]}){' [--quick]' if doc['quick'] else ''}", "",
+        f"Machine: {m['nproc']} CPU cores, {m['cpu']}; TensorFlow "
+        f"{m['tensorflow']}, Keras {m['keras']}, Python {m['python']}. "
+        f"Data: {doc['records'][0]['data']}.", "",
+        f"Command: `{doc['command']}` (total wall time "
+        f"{doc['total_wall_s']:.0f} s).", "",
+        "| T | HVP | checkpoint | steps/s | s/step mean | s/step median | "
+        "CPU s/step | load | peak RSS train (MB) | /usr/bin/time max RSS (MB) | "
+        "RSS before fit (MB) | infer crops img/s | infer 480x640 img/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["records"]:
+        lines.append(
+            f"| {r['T']} | {r['hvp']} | {'yes' if r['checkpoint'] else 'no'} "
+            f"| {r['steps_per_s']:.3f} | {r['s_per_step']:.2f} "
+            f"| {r['s_per_step_median']:.2f} | {r['cpu_s_per_step']:.2f} "
+            f"| {max(r['loadavg_1min']):.1f} "
+            f"| {r['peak_rss_train_mb']:.0f} "
+            f"| {fmt(r.get('time_v_max_rss_mb'), '.0f')} "
+            f"| {r['rss_before_fit_mb']:.0f} "
+            f"| {fmt(r.get('infer_crops_img_per_s'))} "
+            f"| {fmt(r.get('infer_frame_img_per_s'), '.3f')} |")
+    lines += ["", f"Checkpointed / plain, peak RSS train and median step "
+              f"time (target for T=20: peak RSS <= {TARGET_RSS_RATIO}x, "
+              f"step time <= {TARGET_TIME_RATIO}x):", ""]
+    for q in doc["ratios"]:
+        verdict = lambda key: ("" if key not in q else
+                               " PASS" if q[key] else " FAIL")
+        lines.append(
+            f"- T={q['T']}, {q['hvp']}: peak RSS {q['rss_ratio']:.2f}x"
+            f"{verdict('rss_pass')}, step time {q['step_time_ratio']:.2f}x"
+            f"{verdict('step_time_pass')} (mean step time "
+            f"{q['mean_step_time_ratio']:.2f}x, CPU time "
+            f"{q['cpu_time_ratio']:.2f}x)")
+    return "\n".join(lines) + "\n"
+
+
+def parent(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for machine()
+    steps_list = [3] if args.quick else [3, 20]
+    if args.quick:
+        args.steps = 2
+    configs = [(T, hvp, ckpt) for T in steps_list
+               for hvp in ("exact", "finite_difference")
+               for ckpt in (False, True)]
+    if os.getloadavg()[0] > 0.5:
+        print(f"warning: load average {os.getloadavg()[0]:.1f} before start; "
+              "other processes will inflate the step times", file=sys.stderr)
+    start = time.perf_counter()
+    records = []
+    for i, config in enumerate(configs, 1):
+        print(f"[{i}/{len(configs)}] T={config[0]} hvp={config[1]} "
+              f"checkpoint={config[2]} ...", file=sys.stderr, flush=True)
+        records.append(run_child(config, args))
+        r = records[-1]
+        print(f"    {r['s_per_step']:.2f} s/step, peak RSS "
+              f"{r['peak_rss_train_mb']:.0f} MB "
+              f"({r['process_wall_s']:.0f} s)", file=sys.stderr, flush=True)
+    doc = {
+        "benchmark": "unrolled_training",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "python " + " ".join(
+            [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+        "machine": machine(), "quick": args.quick,
+        "total_wall_s": time.perf_counter() - start,
+        "records": records, "ratios": ratios(records),
+    }
+    print(json.dumps(doc, indent=2))
+    if not args.no_record:
+        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
+        with open(RESULTS_JSON, "w") as f:
+            json.dump(doc, f, indent=2)
+        new = not os.path.exists(RESULTS_MD)
+        with open(RESULTS_MD, "a") as f:
+            if new:
+                f.write("# Benchmark results\n\nAppended by the scripts in "
+                        "this folder; newest last.\n")
+            f.write("\n" + markdown(doc))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: T=3 only, 2 timed steps")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="timed training steps per configuration")
+    parser.add_argument("--inference-reps", type=int, default=3,
+                        help="timed predict calls (crops; frames use one less)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="print JSON only; write no result files")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--T", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--hvp", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", action="store_true",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--inference", action="store_true",
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    worker(args) if args.worker else parent(args)
+
+
+if __name__ == "__main__":
+    main()
