@@ -27,6 +27,7 @@ benchmarks/RESULTS.md.
 
     python benchmarks/unrolled_training.py            # full grid, 10-16 min
     python benchmarks/unrolled_training.py --quick    # T=3 only, 2 steps
+    python benchmarks/unrolled_training.py --only 20:exact   # the target pair
 """
 
 import argparse
@@ -325,7 +326,8 @@ def parent(args):
         args.steps = 2
     configs = [(T, hvp, ckpt) for T in steps_list
                for hvp in ("exact", "finite_difference")
-               for ckpt in (False, True)]
+               for ckpt in (False, True)
+               if not args.only or f"{T}:{hvp}" in args.only]
     if os.getloadavg()[0] > 0.5:
         print(f"warning: load average {os.getloadavg()[0]:.1f} before start; "
               "other processes will inflate the step times", file=sys.stderr)
@@ -369,6 +371,9 @@ def main():
                         help="timed training steps per configuration")
     parser.add_argument("--inference-reps", type=int, default=3,
                         help="timed predict calls (crops; frames use one less)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="T:HVP",
+                        help="run only these configurations, plain and "
+                             "checkpointed, e.g. --only 20:exact")
     parser.add_argument("--no-record", action="store_true",
                         help="print JSON only; write no result files")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
