@@ -1,22 +1,11 @@
 """The feed-forward convnet of Sec. 6.1.3: DeepPrior's layers, x -> y."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.energies.activations import softplus_with_temperature
+from spen_keras.energies.image_energy import check_conv_stack, pad_same
 
 PADDING_MODES = ("reflect", "zero")
-
-
-def pad_same(x, kernel_size, mode):
-    """Pads x so that a 'valid' convolution of `kernel_size` keeps H and W."""
-    total = kernel_size - 1
-    if total == 0:
-        return x
-    before, after = total // 2, total - total // 2
-    paddings = [[0, 0], [before, after], [before, after], [0, 0]]
-    return tf.pad(x, paddings, mode="REFLECT" if mode == "reflect" else
-                  "CONSTANT")
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
@@ -71,14 +60,9 @@ class FeedForwardDenoiser(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        filters = [int(f) for f in filters]
-        kernel_sizes = [int(k) for k in kernel_sizes]
-        if len(filters) != len(kernel_sizes) or not filters:
-            raise ValueError(
-                "`filters` and `kernel_sizes` must be non-empty and of equal "
-                f"length; got {filters} and {kernel_sizes}.")
-        if min(filters) < 1 or min(kernel_sizes) < 1 or int(channels) < 1:
-            raise ValueError("Widths, kernel sizes and channels must be >= 1.")
+        filters, kernel_sizes = check_conv_stack(filters, kernel_sizes)
+        if int(channels) < 1:
+            raise ValueError(f"`channels` must be >= 1; got {channels!r}.")
         if not float(temperature) > 0:
             raise ValueError(
                 f"`temperature` must be > 0; got {temperature!r}.")
@@ -113,7 +97,7 @@ class FeedForwardDenoiser(keras.Model):
     def call(self, x):
         hidden = x
         for layer, size in zip(self.hidden_layers, self.kernel_sizes):
-            hidden = layer(pad_same(hidden, size, self.padding))
+            hidden = layer(pad_same(hidden, size, size, self.padding))
             hidden = softplus_with_temperature(hidden, self.temperature)
         output = self.output_layer(hidden)
         return x + output if self.residual else output

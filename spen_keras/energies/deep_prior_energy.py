@@ -6,7 +6,7 @@ import tensorflow as tf
 from spen_keras.energies.activations import softplus_with_temperature
 from spen_keras.energies.base_energy import check_positive
 from spen_keras.energies.base_energy import sum_over_non_batch_axes
-from spen_keras.energies.image_energy import ImageEnergy
+from spen_keras.energies.image_energy import ImageEnergy, check_conv_stack
 
 REDUCTIONS = ("sum", "mean")
 
@@ -64,15 +64,7 @@ class DeepPriorEnergy(ImageEnergy):
         **kwargs,
     ):
         super().__init__(channels=channels, padding=padding, **kwargs)
-        filters = [int(f) for f in filters]
-        kernel_sizes = [int(k) for k in kernel_sizes]
-        if len(filters) != len(kernel_sizes) or not filters:
-            raise ValueError(
-                "`filters` and `kernel_sizes` must be non-empty and of equal "
-                f"length; got {filters} and {kernel_sizes}."
-            )
-        if min(filters) < 1 or min(kernel_sizes) < 1:
-            raise ValueError("Widths and kernel sizes must be >= 1.")
+        filters, kernel_sizes = check_conv_stack(filters, kernel_sizes)
         if reduction not in REDUCTIONS:
             raise ValueError(
                 f"Unknown reduction {reduction!r}; expected one of {REDUCTIONS}."

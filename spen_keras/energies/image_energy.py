@@ -7,6 +7,40 @@ from spen_keras.energies.base_energy import Energy
 PADDING_MODES = ("valid", "reflect", "zero")
 
 
+def pad_same(x, size_h, size_w, mode):
+    """Pads (batch, H, W, C) so that a 'valid' size_h x size_w convolution
+    keeps H and W: mirrored borders for mode "reflect", zeros otherwise."""
+    pad_h, pad_w = size_h - 1, size_w - 1
+    if pad_h == 0 and pad_w == 0:
+        return x
+    paddings = [
+        [0, 0],
+        [pad_h // 2, pad_h - pad_h // 2],
+        [pad_w // 2, pad_w - pad_w // 2],
+        [0, 0],
+    ]
+    return tf.pad(x, paddings, mode="REFLECT" if mode == "reflect" else
+                  "CONSTANT")
+
+
+def check_conv_stack(filters, kernel_sizes):
+    """Validates the widths and kernel sizes of a stack of convolutions.
+
+    Returns:
+        (filters, kernel_sizes) as lists of ints.
+    """
+    filters = [int(f) for f in filters]
+    kernel_sizes = [int(k) for k in kernel_sizes]
+    if len(filters) != len(kernel_sizes) or not filters:
+        raise ValueError(
+            "`filters` and `kernel_sizes` must be non-empty and of equal "
+            f"length; got {filters} and {kernel_sizes}."
+        )
+    if min(filters) < 1 or min(kernel_sizes) < 1:
+        raise ValueError("Widths and kernel sizes must be >= 1.")
+    return filters, kernel_sizes
+
+
 class ImageEnergy(Energy):
     """Base class of convolutional energies over (batch, height, width, C).
 
@@ -46,14 +80,7 @@ class ImageEnergy(Energy):
             return tf.nn.conv2d(y, kernel, strides=1, padding="VALID")
         if self.padding == "zero":
             return tf.nn.conv2d(y, kernel, strides=1, padding="SAME")
-        pad_h, pad_w = size_h - 1, size_w - 1
-        paddings = [
-            [0, 0],
-            [pad_h // 2, pad_h - pad_h // 2],
-            [pad_w // 2, pad_w - pad_w // 2],
-            [0, 0],
-        ]
-        padded = tf.pad(y, paddings, mode="REFLECT")
+        padded = pad_same(y, size_h, size_w, "reflect")
         return tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
 
     def get_config(self):
