@@ -50,3 +50,26 @@ def test_zoo_list_prints_every_row(capsys):
     out = capsys.readouterr().out
     for name in ("bm3d", "filter_forest", "proximalnet", "dp_3", "dp_ssvm"):
         assert f"| {name} |" in out
+
+
+def test_retrain_trains_warm_start_sources_first(tmp_path, monkeypatch):
+    from spen_keras.zoo import PRESETS
+    from spen_keras.zoo import table1
+
+    order = []
+    monkeypatch.setattr(table1, "train_preset",
+                        lambda spec, *args, **kwargs: order.append(spec.name))
+    import dataclasses
+
+    for name, spec in PRESETS.items():
+        if hasattr(spec, "fit"):  # frozen dataclass: swap in a copy
+            monkeypatch.setitem(PRESETS, name, dataclasses.replace(
+                spec, fit=lambda *a, _n=name, **k: order.append(_n)))
+    x = np.full((1, 16, 16, 1), 0.5, np.float32)
+    table = reproduce_table1(x, x, tmp_path, retrain=True,
+                             log=lambda line: None)
+    assert sorted(order) == sorted(PRESETS)
+    assert order.index("dp_3") < order.index("dp_20")
+    # Nothing was written by the fakes: every row reads from the retrained
+    # folder, not the shipped presets, and so is not measured.
+    assert "| DP-3 | 40.40 | not measured | - |" in table

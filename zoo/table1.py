@@ -127,18 +127,21 @@ def reproduce_table1(x, y, output_dir, retrain=False, data_label="embedded",
     noisy = float(np.nanmean(psnr(y, x)))
     measured, seconds, predictions, curves, notes = {}, {}, {}, {}, {}
     retrained_root = output_dir / "presets"
-    for name, spec in PRESETS.items():
-        source = name
-        if retrain:
+    if retrain:
+        # Presets that warm-start from another one train after it.
+        for name in sorted(PRESETS, key=lambda n: bool(
+                getattr(PRESETS[n], "warm_start", None))):
+            spec = PRESETS[name]
             log(f"[{name}] retraining ...")
-            source = retrained_root / name
             command = "spen-keras zoo reproduce table1 --retrain"
             backup = output_dir / "backup" / name
             if isinstance(spec, BaselinePreset):
-                spec.fit(source, backup, command=command)
+                spec.fit(retrained_root / name, backup, command=command)
             else:
-                train_preset(spec, source, backup, command=command,
-                             presets_root=str(retrained_root))
+                train_preset(spec, retrained_root / name, backup,
+                             command=command, presets_root=str(retrained_root))
+    for name, spec in PRESETS.items():
+        source = retrained_root / name if retrain else name
         try:
             if isinstance(spec, BaselinePreset):
                 model = spec.load(preset_path(source))
