@@ -118,7 +118,7 @@ DENOISING_PRESETS = {
               "FOE prior trained as a structured SVM, 20-step GD inference",
               lambda: denoiser(field_of_experts(), 20, 0.75, step_size=0.1,
                                learn_step_sizes=False, training_mode="ssvm"),
-              steps=300, learning_rate=3e-3),
+              steps=400),
         _spec("dp_ssvm", "DP-SSVM", 38.7,
               "DeepPrior trained as a structured SVM, 20-step GD inference",
               lambda: denoiser(deep_prior(), 20, 0.75, step_size=0.1,
