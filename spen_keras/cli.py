@@ -189,7 +189,7 @@ def build_parser():
         "reproduce", help="reproduce a table of the paper")
     reproduce.add_argument("table", choices=["table1"])
     reproduce.add_argument("--retrain", action="store_true",
-                           help="retrain every row first (hours)")
+                           help="retrain every row first (about 70 min)")
     reproduce.add_argument("--data-dir", default=None,
                            help="a full 7-Scenes or ProximalNet data folder "
                                 "instead of the embedded frames")

@@ -21,6 +21,12 @@ def test_ordering_checks_state_each_claim():
     assert checks["DP-3 >= DP-20"] is False
     low = dict(ordering_checks({"foe_3": 33.0}, noisy=29.0))
     assert list(low.values()) == [False]
+    beaten = dict(ordering_checks({"dp_3": 40.0, "filter_forest": 44.0},
+                                  noisy=29.0))
+    assert beaten == {"every SPEN row >= noisy input + 5 dB (lowest: dp_3 "
+                      "40.00)": True,
+                      "best SPEN row above every comparison system (best "
+                      "comparison: filter_forest 44.00)": False}
 
 
 def test_reproduce_writes_table_json_and_figures(tmp_path):

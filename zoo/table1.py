@@ -63,6 +63,14 @@ def ordering_checks(measured, noisy):
     if get("dp_ssvm") is not None and dp:
         checks.append(("end-to-end DP above DP-SSVM",
                        min(dp.values()) > get("dp_ssvm")))
+    baselines = {k: v for k, v in measured.items()
+                 if k in ("bm3d", "filter_forest", "proximalnet",
+                          "feedforward_convnet")}
+    if baselines and spen:
+        best = max(baselines, key=baselines.get)
+        checks.append((f"best SPEN row above every comparison system "
+                       f"(best comparison: {best} {baselines[best]:.2f})",
+                       max(spen.values()) > baselines[best]))
     return checks
 
 
@@ -96,12 +104,14 @@ def _iteration_plot(path, curves, noisy):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axis = plt.subplots(figsize=(5, 3.5))
     for name, curve in curves.items():
         axis.plot(np.arange(1, len(curve) + 1), curve, marker=".",
                   label=PRESETS[name].row)
     axis.axhline(noisy, color="gray", linestyle="--", label="noisy input")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("unrolled iteration t")
     axis.set_ylabel("PSNR of y_t (dB)")
     axis.legend(fontsize=8)
