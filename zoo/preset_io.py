@@ -42,6 +42,21 @@ def read_metadata(name_or_dir):
     return json.loads(path.read_text())
 
 
+def _architecture(config):
+    """A serialised model config without its build shape and compile state:
+    a preset is the architecture, built for any image size, not compiled."""
+    return {k: v for k, v in config.items()
+            if k not in ("build_config", "compile_config")}
+
+
+def _rebuild(config):
+    """The uncompiled model of a serialised config, built for any image
+    size (not for the crop size it was first called on)."""
+    model = keras.saving.deserialize_keras_object(_architecture(config))
+    model.build(INPUT_SHAPE)
+    return model
+
+
 def save_preset(model, directory, metadata):
     """Writes config, weights and metadata of a built model into directory.
 
@@ -54,9 +69,14 @@ def save_preset(model, directory, metadata):
         raise PresetError(f"Refusing to save non-finite weights: {bad}")
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = keras.saving.serialize_keras_object(model)
+    config = _architecture(keras.saving.serialize_keras_object(model))
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    model.save_weights(str(directory / WEIGHTS_FILE))
+    # Save from an uncompiled copy: the weights file of a compiled model also
+    # holds the optimizer's moments, which a preset does not need (and which
+    # trigger a warning on every load).
+    copy = _rebuild(config)
+    copy.set_weights(model.get_weights())
+    copy.save_weights(str(directory / WEIGHTS_FILE))
     (directory / METADATA_FILE).write_text(
         json.dumps(metadata, indent=2, sort_keys=True) + "\n")
 
@@ -79,9 +99,6 @@ def load_preset(name_or_dir):
             f"Preset folder {directory} lacks {missing}; it has not been "
             "trained yet (run `spen-keras train --preset NAME`)."
         )
-    config = json.loads((directory / CONFIG_FILE).read_text())
-    config.pop("build_config", None)  # build for any image size instead
-    model = keras.saving.deserialize_keras_object(config)
-    model.build(INPUT_SHAPE)
+    model = _rebuild(json.loads((directory / CONFIG_FILE).read_text()))
     model.load_weights(str(directory / WEIGHTS_FILE))
     return model
