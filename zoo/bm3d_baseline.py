@@ -55,7 +55,8 @@ import numpy as np
 
 from spen_keras.denoising import KinectNoiseModel
 from spen_keras.zoo.baseline_preset import BaselinePreset
-from spen_keras.zoo.preset_io import CONFIG_FILE, METADATA_FILE, PresetError
+from spen_keras.zoo.preset_io import CONFIG_FILE, PresetError
+from spen_keras.zoo.preset_io import write_preset_files
 
 SIGMA_MODES = ("noise_model", "estimated")
 STAGES = ("hard_thresholding", "all_stages")
@@ -231,12 +232,7 @@ def _fitter(name, sigma_mode):
             sigma_mode=sigma_mode, profile=profile, stage=stage,
             seconds_per_frame=round(seconds / count, 2), steps=None,
             training_data="none (BM3D is not trained)")
-        output_dir = pathlib.Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / CONFIG_FILE).write_text(
-            json.dumps(config, indent=2) + "\n")
-        (output_dir / METADATA_FILE).write_text(
-            json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        write_preset_files(output_dir, config, metadata)
         if verbose:
             print(f"[{name}] {ours:.2f} dB (noisy {noisy:.2f} dB), "
                   f"{seconds / count:.1f} s per frame")

@@ -71,7 +71,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from spen_keras.zoo.baseline_preset import BaselinePreset
-from spen_keras.zoo.preset_io import CONFIG_FILE, METADATA_FILE, PresetError
+from spen_keras.zoo.preset_io import CONFIG_FILE, PresetError
+from spen_keras.zoo.preset_io import write_preset_files
 
 FOREST_FILE = "forest.npz"
 ARRAY_KEYS = ("children_left", "children_right", "feature", "threshold",
@@ -361,11 +362,7 @@ class FilterForest:
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(directory / FOREST_FILE, **self.arrays)
-        (directory / CONFIG_FILE).write_text(
-            json.dumps(self.config, indent=2) + "\n")
-        if metadata is not None:
-            (directory / METADATA_FILE).write_text(
-                json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        write_preset_files(directory, self.config, metadata)
 
 
 def load(preset_dir):

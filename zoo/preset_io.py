@@ -42,6 +42,17 @@ def read_metadata(name_or_dir):
     return json.loads(path.read_text())
 
 
+def write_preset_files(directory, config, metadata=None):
+    """Writes a preset folder's config.json and (if given) metadata.json."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    if metadata is not None:
+        (directory / METADATA_FILE).write_text(
+            json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return directory
+
+
 def _architecture(config):
     """A serialised model config without its build shape and compile state:
     a preset is the architecture, built for any image size, not compiled."""
@@ -67,18 +78,16 @@ def save_preset(model, directory, metadata):
            if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
     if bad:
         raise PresetError(f"Refusing to save non-finite weights: {bad}")
-    directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     config = _architecture(keras.saving.serialize_keras_object(model))
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    directory = write_preset_files(directory, config)
     # Save from an uncompiled copy: the weights file of a compiled model also
     # holds the optimizer's moments, which a preset does not need (and which
     # trigger a warning on every load).
     copy = _rebuild(config)
     copy.set_weights(model.get_weights())
     copy.save_weights(str(directory / WEIGHTS_FILE))
-    (directory / METADATA_FILE).write_text(
-        json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    # Metadata last: a folder with metadata.json holds a complete preset.
+    write_preset_files(directory, config, metadata)
 
 
 def load_preset(name_or_dir):
