@@ -1,17 +1,23 @@
 """Entropic mirror descent on the probability simplex (Eq. 7)."""
 
 import keras
-import tensorflow as tf
 
-from spen_keras.step_rules.step_rule import StepRule
+from spen_keras.step_rules.chained_step import ChainedStep
+from spen_keras.step_rules.entropic_parametrization import (
+    EntropicParametrization,
+)
+from spen_keras.step_rules.no_projection import NoProjection
+from spen_keras.step_rules.plain_direction import PlainDirection
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
-class EntropicMirrorDescentStep(StepRule):
+class EntropicMirrorDescentStep(ChainedStep):
     """y_{t+1} = y_t * exp(-eta_t dE/dy) / Z (normalised over the last axis).
 
     Stays on the simplex without projection and is differentiable everywhere;
-    computed as SoftMax(log y_t - eta_t g) for numerical stability.
+    computed as SoftMax(log y_t - eta_t g) for numerical stability. The chain
+    (`EntropicParametrization(epsilon)`, `PlainDirection`, `NoProjection`);
+    y0 is normalised over the last axis.
 
     Args:
         epsilon: floor inside log y, so a zero coordinate stays finite.
@@ -27,17 +33,13 @@ class EntropicMirrorDescentStep(StepRule):
     name = "mirror_descent"
 
     def __init__(self, epsilon=1e-12):
-        epsilon = float(epsilon)
-        if not epsilon > 0.0:
-            raise ValueError(f"`epsilon` must be positive; got {epsilon!r}.")
-        self.epsilon = epsilon
+        super().__init__(EntropicParametrization(epsilon), PlainDirection(),
+                         NoProjection())
 
-    def init(self, y0):
-        return (y0 / tf.reduce_sum(y0, axis=-1, keepdims=True),)
-
-    def update(self, grad, state, step_size):
-        log_y = tf.math.log(tf.maximum(state[0], self.epsilon))
-        return (tf.nn.softmax(log_y - step_size * grad, axis=-1),)
+    @property
+    def epsilon(self):
+        """The floor inside log y."""
+        return self.parametrization.epsilon
 
     def get_config(self):
         return {"epsilon": self.epsilon}

@@ -2,12 +2,19 @@
 
 import keras
 
-from spen_keras.step_rules.step_rule import StepRule
+from spen_keras.step_rules.chained_step import ChainedStep
+from spen_keras.step_rules.identity_parametrization import (
+    IdentityParametrization,
+)
+from spen_keras.step_rules.no_projection import NoProjection
+from spen_keras.step_rules.plain_direction import PlainDirection
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
-class GradientDescentStep(StepRule):
+class GradientDescentStep(ChainedStep):
     """y_{t+1} = y_t - eta_t dE/dy (Eq. 5).
+
+    The chain (`IdentityParametrization`, `PlainDirection`, `NoProjection`).
 
     Example:
     >>> rule = GradientDescentStep()
@@ -18,5 +25,9 @@ class GradientDescentStep(StepRule):
 
     name = "gradient_descent"
 
-    def update(self, grad, state, step_size):
-        return (state[0] - step_size * grad,)
+    def __init__(self):
+        super().__init__(IdentityParametrization(), PlainDirection(),
+                         NoProjection())
+
+    def get_config(self):
+        return {}

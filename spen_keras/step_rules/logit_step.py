@@ -1,15 +1,18 @@
 """Gradient descent on unnormalised logits, y = SoftMax(l) or Sigmoid(l)."""
 
 import keras
-import tensorflow as tf
 
-from spen_keras.step_rules.step_rule import StepRule
-
-ACTIVATIONS = ("softmax", "sigmoid")
+from spen_keras.step_rules.chained_step import ChainedStep
+from spen_keras.step_rules.logit_parametrization import (  # noqa: F401
+    ACTIVATIONS,
+    LogitParametrization,
+)
+from spen_keras.step_rules.no_projection import NoProjection
+from spen_keras.step_rules.plain_direction import PlainDirection
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
-class LogitStep(StepRule):
+class LogitStep(ChainedStep):
     """l_{t+1} = l_t - eta_t dE(y(l))/dl with y = SoftMax(l) or Sigmoid(l).
 
     The paper's recommended rule for discrete problems (Eq. 8): y stays in the
@@ -17,6 +20,8 @@ class LogitStep(StepRule):
     non-zero derivative. The state holds the logits; dE/dl is the
     vector-Jacobian product of the activation in closed form:
     y * (g - <y, g>) for SoftMax over the last axis, y (1 - y) g for Sigmoid.
+    The chain (`LogitParametrization(activation, epsilon)`, `PlainDirection`,
+    `NoProjection`).
 
     Args:
         activation: "softmax" (last axis is a distribution) or "sigmoid".
@@ -32,35 +37,18 @@ class LogitStep(StepRule):
     name = "logits"
 
     def __init__(self, activation="softmax", epsilon=1e-6):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation {activation!r}; expected one of "
-                f"{ACTIVATIONS}."
-            )
-        epsilon = float(epsilon)
-        if not 0.0 < epsilon < 0.5:
-            raise ValueError(f"`epsilon` must be in (0, 0.5); got {epsilon!r}.")
-        self.activation = activation
-        self.epsilon = epsilon
+        super().__init__(LogitParametrization(activation, epsilon),
+                         PlainDirection(), NoProjection())
 
-    def init(self, y0):
-        y0 = tf.clip_by_value(y0, self.epsilon, 1.0 - self.epsilon)
-        if self.activation == "softmax":
-            return (tf.math.log(y0),)
-        return (tf.math.log(y0) - tf.math.log1p(-y0),)
+    @property
+    def activation(self):
+        """The activation: "softmax" or "sigmoid"."""
+        return self.parametrization.activation
 
-    def iterate(self, state):
-        if self.activation == "softmax":
-            return tf.nn.softmax(state[0], axis=-1)
-        return tf.sigmoid(state[0])
-
-    def update(self, grad, state, step_size):
-        y = self.iterate(state)
-        if self.activation == "softmax":
-            logit_grad = y * (grad - tf.reduce_sum(y * grad, -1, keepdims=True))
-        else:
-            logit_grad = y * (1.0 - y) * grad
-        return (state[0] - step_size * logit_grad,)
+    @property
+    def epsilon(self):
+        """The clipping of y0 away from 0 and 1."""
+        return self.parametrization.epsilon
 
     def get_config(self):
         return {"activation": self.activation, "epsilon": self.epsilon}

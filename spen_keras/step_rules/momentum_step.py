@@ -1,16 +1,22 @@
 """Gradient descent with heavy-ball momentum."""
 
 import keras
-import tensorflow as tf
 
-from spen_keras.step_rules.step_rule import StepRule
+from spen_keras.step_rules.chained_step import ChainedStep
+from spen_keras.step_rules.identity_parametrization import (
+    IdentityParametrization,
+)
+from spen_keras.step_rules.momentum_direction import MomentumDirection
+from spen_keras.step_rules.no_projection import NoProjection
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
-class MomentumStep(StepRule):
+class MomentumStep(ChainedStep):
     """h_{t+1} = m h_t + eta_t dE/dy;  y_{t+1} = y_t - h_{t+1}.
 
-    The paper's FOE-20 uses m = 0.75, FOE-20+ and DP-20 use m = 0.25.
+    The paper's FOE-20 uses m = 0.75, FOE-20+ and DP-20 use m = 0.25. The
+    chain (`IdentityParametrization`, `MomentumDirection(m)`,
+    `NoProjection`); the state is (y, h).
 
     Args:
         momentum: m in [0, 1).
@@ -27,18 +33,13 @@ class MomentumStep(StepRule):
     name = "momentum"
 
     def __init__(self, momentum=0.9):
-        momentum = float(momentum)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1); got {momentum!r}.")
-        self.momentum = momentum
+        super().__init__(IdentityParametrization(), MomentumDirection(momentum),
+                         NoProjection())
 
-    def init(self, y0):
-        return (y0, tf.zeros_like(y0))
-
-    def update(self, grad, state, step_size):
-        y, velocity = state
-        velocity = self.momentum * velocity + step_size * grad
-        return (y - velocity, velocity)
+    @property
+    def momentum(self):
+        """m, the momentum coefficient."""
+        return self.direction.momentum
 
     def get_config(self):
         return {"momentum": self.momentum}

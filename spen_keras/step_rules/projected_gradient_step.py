@@ -1,18 +1,24 @@
 """Euclidean projected gradient descent onto a box (Eq. 6)."""
 
 import keras
-import tensorflow as tf
 
-from spen_keras.step_rules.step_rule import StepRule
+from spen_keras.step_rules.box_projection import BoxProjection
+from spen_keras.step_rules.chained_step import ChainedStep
+from spen_keras.step_rules.identity_parametrization import (
+    IdentityParametrization,
+)
+from spen_keras.step_rules.plain_direction import PlainDirection
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
-class ProjectedGradientStep(StepRule):
+class ProjectedGradientStep(ChainedStep):
     """y_{t+1} = clip(y_t - eta_t dE/dy, lower, upper).
 
     Offered for comparison only: clipping has zero derivative outside the
     box, so coordinates that hit a bound stop passing gradient back to the
-    energy (the paper's argument for logit-space updates, Sec. 4.1).
+    energy (the paper's argument for logit-space updates, Sec. 4.1). The
+    chain (`IdentityParametrization`, `PlainDirection`,
+    `BoxProjection(lower, upper)`); y0 is clipped too.
 
     Args:
         lower: lower bound (default 0).
@@ -28,21 +34,18 @@ class ProjectedGradientStep(StepRule):
     name = "projected"
 
     def __init__(self, lower=0.0, upper=1.0):
-        lower, upper = float(lower), float(upper)
-        if not lower < upper:
-            raise ValueError(
-                f"`lower` must be below `upper`; got {lower!r} and {upper!r}."
-            )
-        self.lower, self.upper = lower, upper
+        super().__init__(IdentityParametrization(), PlainDirection(),
+                         BoxProjection(lower, upper))
 
-    def init(self, y0):
-        return (tf.clip_by_value(y0, self.lower, self.upper),)
+    @property
+    def lower(self):
+        """The lower bound."""
+        return self.projection.lower
 
-    def update(self, grad, state, step_size):
-        return (
-            tf.clip_by_value(state[0] - step_size * grad, self.lower,
-                             self.upper),
-        )
+    @property
+    def upper(self):
+        """The upper bound."""
+        return self.projection.upper
 
     def get_config(self):
         return {"lower": self.lower, "upper": self.upper}

@@ -6,6 +6,10 @@ gradient transformations: its state is a tuple of plain tensors (safe inside
 the current y out of it, and `update` returns the next state given dE/dy at
 that y and this step's size. The minimiser owns the loop, the tapes and the
 step sizes.
+
+Most rules are a `ChainedStep` of three components (a parametrisation, a
+direction and a projection); subclass `StepRule` directly only for a step
+that does not factor that way.
 """
 
 import keras
