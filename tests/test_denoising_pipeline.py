@@ -1,10 +1,12 @@
 """Tests for 7-Scenes frame loading and the denoising tf.data pipeline."""
 
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
 
+from spen_keras.datasets.seven_scenes import make_dummy_data
 from spen_keras.denoising import KinectNoiseModel
 from spen_keras.denoising import embedded_frames_dir
 from spen_keras.denoising import load_frames
@@ -12,7 +14,9 @@ from spen_keras.denoising import make_evaluation_arrays
 from spen_keras.denoising import make_training_dataset
 from spen_keras.denoising import normalize_depth
 from spen_keras.denoising import read_depth_png
-from spen_keras.metrics import psnr
+from spen_keras.denoising import read_split
+from spen_keras.denoising import valid_mask
+from spen_keras.denoising.psnr import psnr
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,69 @@ def test_load_frames_follows_split_files(train_frames, test_frames):
     )
 
 
+FRAME_KEYS = ["raw", "depth", "mask", "sequence", "frame", "pose"]
+DUMMY_STAIRS_ZIP = make_dummy_data.HERE / "dummy_data" / "stairs.zip"
+
+
+def test_load_frames_equal_the_embedded_files(train_frames, test_frames):
+    for frames, sequences in ((train_frames, (2, 3)), (test_frames, (1, 4))):
+        assert [(f["sequence"], f["frame"]) for f in frames] == [
+            (s, k) for s in sequences for k in range(3)
+        ]
+        for frame in frames:
+            assert list(frame) == FRAME_KEYS
+            assert type(frame["sequence"]) is int
+            assert type(frame["frame"]) is int
+            stem = (embedded_frames_dir() / f"seq-{frame['sequence']:02d}"
+                    / f"frame-{frame['frame']:06d}")
+            raw = read_depth_png(f"{stem}.depth.png")
+            assert frame["raw"].dtype == np.uint16
+            np.testing.assert_array_equal(frame["raw"], raw)
+            assert frame["depth"].dtype == np.float32
+            np.testing.assert_array_equal(frame["depth"], normalize_depth(raw))
+            assert frame["mask"].dtype == bool
+            np.testing.assert_array_equal(frame["mask"], valid_mask(raw))
+            assert frame["pose"].dtype == np.float64
+            np.testing.assert_array_equal(
+                frame["pose"], np.loadtxt(f"{stem}.pose.txt"))
+
+
+def scene_folder_of_sequence_zips(tmp_path):
+    with zipfile.ZipFile(DUMMY_STAIRS_ZIP) as archive:
+        archive.extractall(tmp_path)
+    return tmp_path / "stairs"
+
+
+@pytest.mark.parametrize(
+    "scene",
+    [lambda tmp_path: DUMMY_STAIRS_ZIP, lambda tmp_path: str(DUMMY_STAIRS_ZIP),
+     scene_folder_of_sequence_zips],
+    ids=["stairs.zip", "str", "folder-of-seq-zips"],
+)
+def test_load_frames_reads_the_scene_archive_like_the_folder(
+    tmp_path, train_frames, test_frames, scene
+):
+    root = scene(tmp_path)
+    assert read_split("train", root) == [2, 3]
+    assert read_split("test", root=root) == [1, 4]
+    for split, expected in (("train", train_frames), ("test", test_frames)):
+        frames = load_frames(split, root=root)
+        assert len(frames) == len(expected) == 6
+        for got, want in zip(frames, expected):
+            assert list(got) == FRAME_KEYS
+            for key in FRAME_KEYS:
+                value, expected_value = got[key], want[key]
+                assert type(value) is type(expected_value)
+                assert (np.asarray(value).dtype
+                        == np.asarray(expected_value).dtype)
+                np.testing.assert_array_equal(value, expected_value)
+
+
+def test_read_split_follows_the_embedded_split_files():
+    assert read_split("train") == [2, 3]
+    assert read_split("test") == [1, 4]
+
+
 def copy_sequence(root, sequence, split_text, split_file="TrainSplit.txt"):
     source = embedded_frames_dir() / "seq-01"
     target = root / f"seq-{sequence:02d}"
@@ -75,25 +142,60 @@ def test_split_parsing_tolerates_line_endings(tmp_path, text):
 
 
 def test_missing_files_name_the_expected_paths(tmp_path):
-    with pytest.raises(FileNotFoundError, match="TrainSplit.txt"):
+    with pytest.raises(FileNotFoundError) as info:
         load_frames("train", root=tmp_path)
+    assert str(tmp_path / "TrainSplit.txt") in str(info.value)
+    with pytest.raises(FileNotFoundError) as info:
+        read_split("train", root=tmp_path)
+    assert str(tmp_path / "TrainSplit.txt") in str(info.value)
     (tmp_path / "TestSplit.txt").write_bytes(b"sequence5\r\n")
     with pytest.raises(FileNotFoundError) as info:
         load_frames("test", root=tmp_path)
-    expected = tmp_path / "seq-05" / "frame-000000.depth.png"
-    assert str(expected) in str(info.value)
+    for expected in (tmp_path / "seq-05" / "frame-000000.depth.png",
+                     tmp_path / "seq-05" / "frame-000000.pose.txt",
+                     tmp_path / "seq-05.zip"):
+        assert str(expected) in str(info.value)
     target = copy_sequence(tmp_path / "other", 2, b"sequence2\r\n")
     (target / "frame-000000.pose.txt").unlink()
-    with pytest.raises(FileNotFoundError, match="frame-000000.pose.txt"):
+    with pytest.raises(FileNotFoundError) as info:
         load_frames("train", root=tmp_path / "other")
+    assert str(target / "frame-000000.pose.txt") in str(info.value)
+    assert str(target / "frame-000000.depth.png") in str(info.value)
+    missing = tmp_path / "no-such-scene"
+    with pytest.raises(FileNotFoundError) as info:
+        load_frames("train", root=missing)
+    assert str(missing) in str(info.value)
+
+
+def test_missing_archive_members_name_the_expected_members(tmp_path):
+    archive = tmp_path / "stairs.zip"
+    with zipfile.ZipFile(DUMMY_STAIRS_ZIP) as src, zipfile.ZipFile(
+        archive, "w"
+    ) as dst:
+        for name in src.namelist():
+            if name not in ("stairs/seq-03.zip", "stairs/TestSplit.txt"):
+                dst.writestr(name, src.read(name))
+    with pytest.raises(FileNotFoundError) as info:
+        load_frames("train", root=archive)
+    assert f"{archive} has neither stairs/seq-03.zip" in str(info.value)
+    with pytest.raises(FileNotFoundError) as info:
+        read_split("test", root=archive)
+    assert f"{archive} has no member stairs/TestSplit.txt" in str(info.value)
 
 
 def test_bad_split_arguments_raise(tmp_path):
-    with pytest.raises(ValueError, match="split"):
+    valid = r"split must be one of \['test', 'train'\], got 'validation'"
+    with pytest.raises(ValueError, match=valid):
         load_frames("validation")
+    with pytest.raises(ValueError, match=valid):
+        read_split("validation", root=DUMMY_STAIRS_ZIP)
+    # The split name is checked before the scene is looked for.
+    with pytest.raises(ValueError, match=valid):
+        load_frames("validation", root=tmp_path / "no-such-scene")
     copy_sequence(tmp_path, 1, b"seq1\r\n")
-    with pytest.raises(ValueError, match="sequenceN"):
+    with pytest.raises(ValueError, match="sequenceN") as info:
         load_frames("train", root=tmp_path)
+    assert str(tmp_path / "TrainSplit.txt") in str(info.value)
 
 
 def test_training_batches_shapes_and_no_holes(train_frames):

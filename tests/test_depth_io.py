@@ -1,10 +1,14 @@
 """Tests for reading and writing 16-bit depth PNGs."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from spen_keras.datasets.seven_scenes import seven_scenes_archives
 from spen_keras.denoising import DepthImageError
+from spen_keras.denoising import depth_io
 from spen_keras.denoising import embedded_frames_dir
 from spen_keras.denoising import read_depth_png
 from spen_keras.denoising import write_depth_png
@@ -50,6 +54,22 @@ def test_missing_file_raises_file_not_found(tmp_path):
     path = tmp_path / "nope.depth.png"
     with pytest.raises(FileNotFoundError, match="nope.depth.png"):
         read_depth_png(path)
+
+
+def test_directory_raises_naming_it(tmp_path):
+    folder = tmp_path / "frame-000000.depth.png"
+    folder.mkdir()
+    with pytest.raises(DepthImageError) as info:
+        read_depth_png(folder)
+    assert str(info.value) == (
+        f"Depth image {folder} is a directory, not a depth PNG.")
+
+
+def test_depth_image_error_is_the_dataset_layers_class():
+    # One class, defined beside the one decoder, re-exported by depth_io.
+    assert DepthImageError is seven_scenes_archives.DepthImageError
+    assert depth_io.DepthImageError is seven_scenes_archives.DepthImageError
+    assert issubclass(DepthImageError, ValueError)
 
 
 def test_empty_file_raises(tmp_path):
@@ -110,3 +130,36 @@ def test_write_rejects_wrong_dtype_and_rank(tmp_path):
         write_depth_png(tmp_path / "b.png", np.zeros((4, 4, 1), np.uint16))
     assert not (tmp_path / "a.png").exists()
     assert not (tmp_path / "b.png").exists()
+
+
+def _encoded(array, image_format="PNG"):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"", "is an empty file"),
+        (b"not an image" * 20, "is corrupt or not an image file"),
+        (_encoded(np.zeros((4, 5), np.uint16), "TIFF"),
+         "is a TIFF file, not a PNG"),
+        (_encoded(np.zeros((4, 5), np.uint8)), "is an 8-bit image"),
+        (_encoded(np.zeros((4, 5, 3), np.uint8)), "has 3 channels"),
+        (_encoded(np.zeros((4, 5, 4), np.uint8)), "has 4 channels"),
+    ],
+    ids=["empty", "garbage", "tiff", "8-bit", "rgb", "rgba"],
+)
+def test_decode_depth_png_names_the_origin_in_every_error(data, problem):
+    origin = "stairs.zip:stairs/seq-01.zip:seq-01/frame-000000.depth.png"
+    with pytest.raises(DepthImageError) as info:
+        seven_scenes_archives.decode_depth_png(data, origin)
+    assert str(info.value).startswith(f"Depth image {origin} {problem}")
+
+
+def test_decode_depth_png_equals_read_depth_png(tmp_path):
+    path = embedded_frames_dir() / "seq-04" / "frame-000002.depth.png"
+    decoded = seven_scenes_archives.decode_depth_png(path.read_bytes(), "x")
+    assert decoded.dtype == np.uint16 and decoded.flags.writeable
+    np.testing.assert_array_equal(decoded, read_depth_png(path))

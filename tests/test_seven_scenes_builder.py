@@ -16,13 +16,17 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from spen_keras.datasets.seven_scenes import make_dummy_data
 from spen_keras.datasets.seven_scenes import proximalnet_pairs
 from spen_keras.datasets.seven_scenes import (
     seven_scenes_dataset_builder as ssb)
+from spen_keras.denoising import DepthImageError
 from spen_keras.denoising import embedded_frames_dir
+from spen_keras.denoising import load_frames
 from spen_keras.denoising import read_depth_png
+from spen_keras.denoising import write_depth_png
 
 DUMMY = make_dummy_data.HERE / "dummy_data"
 STAIRS = embedded_frames_dir()
@@ -244,3 +248,143 @@ def test_importing_the_package_does_not_import_tfds():
     import spen_keras.datasets.seven_scenes as package
     assert package.Builder is ssb.Builder
     assert package.official_config is ssb.official_config
+
+
+# Raw byte layout of each Pillow mode in the decoder's list.
+_MODE_DTYPES = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2",
+                "I;16N": "=u2", "I": "=i4", "F": "=f4"}
+
+
+def _open_as(monkeypatch, mode, values):
+    """Makes Image.open give a PNG image in `mode` holding `values`."""
+    real_open = Image.open
+
+    def open_as_mode(fp, *args, **kwargs):
+        real_open(fp, *args, **kwargs).close()  # still a real PNG on disk
+        image = Image.frombytes(mode, values.shape[::-1],
+                                values.astype(_MODE_DTYPES[mode]).tobytes())
+        image.format = "PNG"
+        return image
+
+    monkeypatch.setattr(Image, "open", open_as_mode)
+
+
+def _both_decoders(path):
+    """What read_depth_png and the builder's decoder make of one file."""
+    results = []
+    for decode in (read_depth_png, lambda p: ssb.archives.decode_depth_png(
+            p.read_bytes(), str(p))):
+        try:
+            results.append(decode(path))
+        except DepthImageError as error:
+            results.append(error)
+    return results
+
+
+def test_a_real_sixteen_bit_png_opens_in_a_listed_mode(tmp_path):
+    path = tmp_path / "frame.depth.png"
+    write_depth_png(path, np.zeros((2, 3), np.uint16))
+    with Image.open(path) as image:
+        assert image.mode in ssb.archives.DEPTH_PNG_MODES
+
+
+@pytest.mark.parametrize("mode", ssb.archives.DEPTH_PNG_MODES)
+def test_builder_and_read_depth_png_accept_every_listed_mode(
+        tmp_path, monkeypatch, mode):
+    values = np.array([[0, 1200, 65535], [4000, 1, 65534]])
+    path = tmp_path / "frame.depth.png"
+    write_depth_png(path, values.astype(np.uint16))
+    _open_as(monkeypatch, mode, values)
+    for decoded in _both_decoders(path):
+        assert isinstance(decoded, np.ndarray), decoded
+        assert decoded.dtype == np.dtype(np.uint16)  # native byte order
+        np.testing.assert_array_equal(decoded, values)
+
+
+@pytest.mark.parametrize("mode, values, problem", [
+    ("F", np.ones((2, 3)), "has unsupported pixel mode 'F'"),
+    ("I", np.array([[0, 65536, 1]]), "holds values outside the 16-bit range"),
+    ("I", np.array([[0, -1, 1]]), "holds values outside the 16-bit range"),
+])
+def test_builder_and_read_depth_png_reject_the_same_modes_and_values(
+        tmp_path, monkeypatch, mode, values, problem):
+    path = tmp_path / "frame.depth.png"
+    write_depth_png(path, np.zeros(values.shape, np.uint16))
+    _open_as(monkeypatch, mode, values)
+    for error in _both_decoders(path):
+        assert isinstance(error, DepthImageError)
+        assert str(error).startswith(f"Depth image {path} {problem}")
+
+
+def _bad_png_cases():
+    rng = np.random.default_rng(7)
+    depth16 = rng.integers(0, 65536, size=(480, 640), dtype=np.uint16)
+    return {
+        "8-bit": (np.full((480, 640), 200, np.uint8), "is an 8-bit image"),
+        "rgb": (np.zeros((480, 640, 3), np.uint8), "has 3 channels"),
+        "I;16": (depth16, None),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_png_cases()))
+def test_every_reader_rejects_the_same_bad_pngs_naming_the_file(
+        tmp_path, case):
+    pixels, problem = _bad_png_cases()[case]
+    manual = _extracted_scene(tmp_path)
+    path = manual / "stairs" / "seq-02" / "frame-000001.depth.png"
+    Image.fromarray(pixels).save(path)
+    if pixels.dtype == np.uint16:
+        with Image.open(path) as image:
+            assert image.mode == "I;16"
+    readers = {
+        "read_depth_png": lambda: read_depth_png(path),
+        "load_frames": lambda: load_frames("train", root=manual / "stairs"),
+        "builder": lambda: _build(
+            tmp_path, ssb.official_config(["stairs"]), manual),
+    }
+    results = {}
+    for name, read in readers.items():
+        if problem is None:
+            results[name] = read()
+            continue
+        with pytest.raises(DepthImageError) as info:
+            read()
+        assert f"Depth image {path} {problem}" in str(info.value), name
+    if problem is None:
+        np.testing.assert_array_equal(results["read_depth_png"], pixels)
+        loaded = {(f["sequence"], f["frame"]): f["raw"]
+                  for f in results["load_frames"]}
+        np.testing.assert_array_equal(loaded[(2, 1)], pixels)
+        np.testing.assert_array_equal(
+            results["builder"]["train"][(2, 1)]["depth"][..., 0], pixels)
+
+
+def test_bad_png_inside_an_archive_is_named_by_its_member(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((480, 640, 3), np.uint8)).save(buffer, "PNG")
+    with zipfile.ZipFile(DUMMY / "stairs.zip") as src, zipfile.ZipFile(
+            manual / "stairs.zip", "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "stairs/seq-03.zip":
+                inner_buffer = io.BytesIO()
+                with zipfile.ZipFile(io.BytesIO(data)) as inner, \
+                        zipfile.ZipFile(inner_buffer, "w") as new_inner:
+                    for member in inner.namelist():
+                        new_inner.writestr(
+                            member, buffer.getvalue()
+                            if member == "seq-03/frame-000002.depth.png"
+                            else inner.read(member))
+                data = inner_buffer.getvalue()
+            dst.writestr(name, data)
+    member = (f"{manual / 'stairs.zip'}:stairs/seq-03.zip:"
+              "seq-03/frame-000002.depth.png")
+    expected = f"Depth image {member} has 3 channels"
+    with pytest.raises(DepthImageError, match="3 channels") as info:
+        load_frames("train", root=manual / "stairs.zip")
+    assert expected in str(info.value)
+    with pytest.raises(DepthImageError) as info:
+        _build(tmp_path, ssb.official_config(["stairs"]), manual)
+    assert expected in str(info.value)

@@ -16,6 +16,12 @@ sequence archives are already compressed.
 
 All file access goes through `epath`, so the data may also sit on GCS or any
 other filesystem `tf.io.gfile` understands.
+
+This module is the one reader of 7-Scenes data in the package: the TFDS
+builder and `spen_keras.denoising.load_frames` both read through it, and
+`decode_depth_png` is the one 16-bit depth PNG decoder
+(`spen_keras.denoising.read_depth_png` calls it on a file's bytes). It must
+not import `spen_keras.denoising`, which imports it.
 """
 
 import contextlib
@@ -23,11 +29,12 @@ import io
 import re
 import shutil
 import tempfile
+import typing
 import zipfile
 
 import numpy as np
 from etils import epath
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 SCENES = (
     "chess", "fire", "heads", "office", "pumpkin", "redkitchen", "stairs")
@@ -38,9 +45,11 @@ DOWNLOAD_URL = (
 )
 DEPTH_SHAPE = (480, 640)
 
-# Pillow modes of a single-channel 16-bit PNG ("I" is how older Pillow
-# releases opened them; values are range-checked below).
-_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I")
+# Pillow modes accepted for a decoded depth PNG: one 16-bit (or wider
+# integer) channel. Pillow opens a 16-bit greyscale PNG as "I;16" (older
+# releases used "I", a 32-bit mode, whose values are range-checked).
+DEPTH_PNG_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_EIGHT_BIT_MODES = ("1", "L", "P")
 _SEQUENCE_LINE = re.compile(r"^sequence(\d+)$", re.IGNORECASE)
 _DEPTH_NAME = re.compile(r"(?:^|/)frame-(\d+)\.depth\.png$")
 # Sequence archives are copied to a temporary file before opening: reading a
@@ -81,35 +90,137 @@ def parse_split(text, origin):
     return sequences
 
 
+class DepthImageError(ValueError):
+    """Raised for data that is not a single-channel 16-bit depth PNG."""
+
+
 def decode_depth_png(data, origin):
-    """Decodes a 16-bit single-channel depth PNG to a uint16 array, unchanged.
+    """Decodes a single-channel 16-bit depth PNG to a uint16 array, unchanged.
+
+    Reading a colour frame, an 8-bit visualisation or a half-written file by
+    mistake would otherwise give silently wrong millimetres, so the format is
+    checked and every error names the problem and `origin`.
+
+    Args:
+        data: the PNG file's bytes.
+        origin: where the bytes came from (a path, or `archive:member`), for
+            error messages.
+
+    Returns:
+        A writable `np.uint16` array of shape `(height, width)` holding the
+        raw values (millimetres for Kinect/7-Scenes; 0 and 65535 mean "no
+        reading").
 
     Raises:
-        ValueError: if the bytes are not a 16-bit greyscale PNG (an 8-bit or
-            colour file would silently give wrong millimetres).
+        DepthImageError: if the data is empty, is not a readable PNG (corrupt,
+            truncated or another format), is an 8-bit image, has more than one
+            channel, has a pixel mode outside `DEPTH_PNG_MODES`, or holds
+            values outside [0, 65535].
     """
-    with Image.open(io.BytesIO(data)) as image:
-        if image.format != "PNG" or image.mode not in _DEPTH_MODES:
-            raise ValueError(
-                f"{origin} is a {image.format} image in mode {image.mode!r}; "
-                "a single-channel 16-bit depth PNG is expected."
-            )
-        depth = np.asarray(image)
-    if depth.min(initial=0) < 0 or depth.max(initial=0) > 65535:
-        raise ValueError(f"{origin} holds values outside [0, 65535].")
-    return np.array(depth, dtype=np.uint16)
+    if len(data) == 0:
+        raise DepthImageError(
+            f"Depth image {origin} is an empty file (0 bytes); a 16-bit depth "
+            "PNG is expected."
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            mode = image.mode
+            bands = image.getbands()
+            if image_format != "PNG":
+                raise DepthImageError(
+                    f"Depth image {origin} is a {image_format} file, not a "
+                    "PNG; a 16-bit depth PNG is expected."
+                )
+            # `load` decodes the pixel data: a truncated or damaged PNG whose
+            # header still parses fails here, not in `Image.open`.
+            image.load()
+            pixels = np.asarray(image)
+    except UnidentifiedImageError as error:
+        raise DepthImageError(
+            f"Depth image {origin} is corrupt or not an image file "
+            "(Pillow cannot identify it); a 16-bit depth PNG is expected."
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, DepthImageError):
+            raise
+        raise DepthImageError(
+            f"Depth image {origin} is corrupt or truncated: {error}"
+        ) from error
+
+    if len(bands) > 1:
+        raise DepthImageError(
+            f"Depth image {origin} has {len(bands)} channels (mode {mode!r}, "
+            f"bands {''.join(bands)}); a single-channel 16-bit depth PNG is "
+            "expected. Is this a colour frame?"
+        )
+    if mode in _EIGHT_BIT_MODES:
+        raise DepthImageError(
+            f"Depth image {origin} is an 8-bit image (mode {mode!r}); a "
+            "16-bit depth PNG is expected. 8-bit depth loses the millimetre "
+            "values."
+        )
+    if mode not in DEPTH_PNG_MODES:
+        raise DepthImageError(
+            f"Depth image {origin} has unsupported pixel mode {mode!r}; a "
+            "single-channel 16-bit depth PNG is expected."
+        )
+    if pixels.ndim != 2:
+        raise DepthImageError(
+            f"Depth image {origin} decoded to shape {pixels.shape}; a 2-D "
+            "depth map is expected."
+        )
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise DepthImageError(
+            f"Depth image {origin} holds values outside the 16-bit range "
+            f"[0, 65535] (mode {mode!r})."
+        )
+    # A native-order copy: `np.asarray` may share Pillow's read-only buffer,
+    # and "I;16B" decodes big-endian.
+    return np.array(pixels, dtype=np.uint16, copy=True)
 
 
 def parse_pose(text, origin):
     """Parses a `frame-NNNNNN.pose.txt` 4x4 camera-to-world matrix."""
-    pose = np.loadtxt(io.StringIO(text), dtype=np.float64)
+    try:
+        pose = np.loadtxt(io.StringIO(text), dtype=np.float64)
+    except ValueError as error:
+        raise ValueError(
+            f"{origin} is not a 4x4 pose matrix: {error}") from error
     if pose.shape != (4, 4):
         raise ValueError(f"{origin} holds shape {pose.shape}, not 4x4.")
     return pose
 
 
+class SequenceFrame(typing.NamedTuple):
+    """One frame of a sequence, as stored: undecoded, with where it lies.
+
+    `depth_origin` and `pose_origin` name the files for error messages: a
+    path, `archive:member`, or `scene.zip:seq-NN.zip:member`.
+    """
+
+    frame: int
+    depth_png: bytes
+    pose_text: str
+    depth_origin: str
+    pose_origin: str
+
+
+def split_file_name(split):
+    """Returns the split file of `split` ("train" or "test").
+
+    Raises:
+        ValueError: for another split name; the message lists the valid ones.
+    """
+    if split not in SPLIT_FILES:
+        raise ValueError(
+            f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}."
+        )
+    return SPLIT_FILES[split]
+
+
 def _zip_frames(archive, origin, folder=None):
-    """Yields (frame, depth bytes, pose text) from an open zip, by frame."""
+    """Yields the `SequenceFrame`s of an open zip, by frame."""
     depth_members = {}
     for name in archive.namelist():
         match = _DEPTH_NAME.search(name)
@@ -129,7 +240,8 @@ def _zip_frames(archive, origin, folder=None):
             raise FileNotFoundError(
                 f"{origin}: {depth_name} has no pose file {pose_name}."
             ) from None
-        yield frame, archive.read(depth_name), pose
+        yield SequenceFrame(frame, archive.read(depth_name), pose,
+                            f"{origin}:{depth_name}", f"{origin}:{pose_name}")
 
 
 @contextlib.contextmanager
@@ -150,7 +262,13 @@ class _FolderScene:
         self.root = root
 
     def read_text(self, name):
-        return (self.root / name).read_text(encoding="utf-8-sig")
+        path = self.root / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"7-Scenes split file not found. Expected {path} (one "
+                f"'sequenceN' per line) under the scene folder {self.root}."
+            )
+        return path.read_text(encoding="utf-8-sig")
 
     def sequence_frames(self, sequence):
         folder = self.root / f"seq-{sequence:02d}"
@@ -162,12 +280,16 @@ class _FolderScene:
                     depth_paths[int(match.group(1))] = path
             if depth_paths:
                 for frame in sorted(depth_paths):
+                    depth_path = depth_paths[frame]
                     pose_path = folder / f"frame-{frame:06d}.pose.txt"
-                    if not pose_path.exists():
+                    if not pose_path.is_file():
                         raise FileNotFoundError(
-                            f"Pose file missing: {pose_path}")
-                    yield (frame, depth_paths[frame].read_bytes(),
-                           pose_path.read_text())
+                            f"Pose file missing for {depth_path}: expected "
+                            f"{pose_path}."
+                        )
+                    yield SequenceFrame(
+                        frame, depth_path.read_bytes(), pose_path.read_text(),
+                        str(depth_path), str(pose_path))
                 return
         if archive_path.exists():
             with archive_path.open("rb") as file, zipfile.ZipFile(file) as zf:
@@ -175,7 +297,8 @@ class _FolderScene:
             return
         raise FileNotFoundError(
             f"Sequence {sequence} not found: expected {archive_path} or "
-            f"{folder / 'frame-000000.depth.png'} (and the other frames)."
+            f"{folder / 'frame-000000.depth.png'} with "
+            f"{folder / 'frame-000000.pose.txt'} (and the other frames)."
         )
 
 
@@ -185,15 +308,17 @@ class _ArchiveScene:
     def __init__(self, archive, origin):
         self.archive = archive
         self.origin = origin
+        # The shallowest split file marks the scene's root inside the zip.
         split_names = [n for n in archive.namelist()
-                       if n.rsplit("/", 1)[-1] == SPLIT_FILES["train"]]
+                       if n.rsplit("/", 1)[-1] in SPLIT_FILES.values()]
         if not split_names:
             raise FileNotFoundError(
-                f"{origin} holds no {SPLIT_FILES['train']}; is it one of "
-                "Microsoft's 7-Scenes scene archives?"
+                f"{origin} holds neither {' nor '.join(SPLIT_FILES.values())}"
+                "; is it one of Microsoft's 7-Scenes scene archives?"
             )
-        # The shallowest split file marks the scene's root inside the zip.
-        self.prefix = min(split_names, key=len)[: -len(SPLIT_FILES["train"])]
+        shallowest = min(split_names, key=len)
+        self.prefix = shallowest[: len(shallowest)
+                                 - len(shallowest.rsplit("/", 1)[-1])]
 
     def read_text(self, name):
         try:
@@ -224,24 +349,59 @@ def open_scene(location):
     """Opens one scene: a `<scene>.zip` archive or an extracted folder.
 
     Args:
-        location: `epath.Path` (or str) of the archive or the folder.
+        location: `epath.Path` (or str, or `os.PathLike`) of the archive or
+            the folder.
 
     Yields:
         A reader with `read_text(name)` (e.g. "TrainSplit.txt") and
-        `sequence_frames(sequence)`, which yields `(frame, depth PNG bytes,
-        pose text)` in frame order.
+        `sequence_frames(sequence)`, which yields a `SequenceFrame`
+        `(frame, depth PNG bytes, pose text, depth origin, pose origin)` per
+        frame, in frame order.
+
+    Raises:
+        FileNotFoundError: if `location` does not exist, or a zip holds no
+            split file.
+        ValueError: if `location` is a file but not a zip archive.
     """
     location = epath.Path(location)
     if location.is_dir():
         yield _FolderScene(location)
         return
-    with location.open("rb") as file, zipfile.ZipFile(file) as archive:
-        yield _ArchiveScene(archive, str(location))
+    if not location.exists():
+        raise FileNotFoundError(
+            f"7-Scenes scene not found: {location} does not exist. Expected "
+            f"a scene folder ({', '.join(SPLIT_FILES.values())}, seq-NN/ or "
+            "seq-NN.zip) or Microsoft's <scene>.zip archive."
+        )
+    with location.open("rb") as file:
+        try:
+            archive = zipfile.ZipFile(file)
+        except zipfile.BadZipFile as error:
+            raise ValueError(
+                f"{location} is not a zip archive ({error}); expected a "
+                "scene folder or Microsoft's <scene>.zip archive."
+            ) from error
+        with archive:
+            yield _ArchiveScene(archive, str(location))
 
 
-def read_splits(scene_reader, origin):
-    """Returns {"train": [...], "test": [...]} sequence numbers of a scene."""
+def read_splits(scene_reader, origin, splits=tuple(SPLIT_FILES)):
+    """Returns {split: sequence numbers} of a scene, e.g. {"train": [2, 3]}.
+
+    Args:
+        scene_reader: a reader from `open_scene`.
+        origin: the scene's location, for error messages.
+        splits: the splits to read (default both); only their split files
+            are read.
+
+    Raises:
+        ValueError: for an unknown split name or a malformed split file.
+        FileNotFoundError: for a missing split file.
+    """
+    if isinstance(splits, str):
+        splits = (splits,)
+    names = {split: split_file_name(split) for split in splits}
     return {
         split: parse_split(scene_reader.read_text(name), f"{origin}/{name}")
-        for split, name in SPLIT_FILES.items()
+        for split, name in names.items()
     }

@@ -207,14 +207,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         for scene, location, sequences in parts:
             with archives.open_scene(location) as reader:
                 for sequence in sequences:
-                    for frame, depth_png, pose in reader.sequence_frames(
-                            sequence):
-                        origin = (f"{scene}/seq-{sequence:02d}/"
-                                  f"frame-{frame:06d}")
-                        depth = archives.decode_depth_png(depth_png, origin)
-                        yield origin, {
+                    for stored in reader.sequence_frames(sequence):
+                        frame = stored.frame
+                        key = f"{scene}/seq-{sequence:02d}/frame-{frame:06d}"
+                        # Errors name the file (path or archive member).
+                        depth = archives.decode_depth_png(
+                            stored.depth_png, stored.depth_origin)
+                        yield key, {
                             "depth": depth[..., None],
-                            "pose": archives.parse_pose(pose, origin),
+                            "pose": archives.parse_pose(stored.pose_text,
+                                                        stored.pose_origin),
                             "scene": scene,
                             "sequence": sequence,
                             "frame": frame,

@@ -6,6 +6,11 @@ colour frames, an 8-bit visualisation or a half-written file by mistake would
 otherwise give silently wrong depths, so `read_depth_png` checks the format and
 raises an error that names both the problem and the file.
 
+The checks live in the dataset layer's `decode_depth_png`
+(`spen_keras.datasets.seven_scenes.seven_scenes_archives`), the one decoder
+that the 7-Scenes TFDS builder, `load_frames` and `read_depth_png` share;
+`DepthImageError` is that module's error class.
+
 Example:
 
 >>> import tempfile, pathlib
@@ -20,16 +25,16 @@ import os
 import pathlib
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-# Pillow modes that hold one 16-bit (or wider integer) channel. Pillow opens a
-# 16-bit greyscale PNG as "I;16" (older releases used "I", a 32-bit mode).
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-_EIGHT_BIT_MODES = ("1", "L", "P")
+from spen_keras.datasets.seven_scenes.seven_scenes_archives import (
+    DepthImageError,
+)
+from spen_keras.datasets.seven_scenes.seven_scenes_archives import (
+    decode_depth_png,
+)
 
-
-class DepthImageError(ValueError):
-    """Raised for a file that is not a single-channel 16-bit depth PNG."""
+__all__ = ["DepthImageError", "read_depth_png", "write_depth_png"]
 
 
 def read_depth_png(path):
@@ -39,78 +44,30 @@ def read_depth_png(path):
         path: path to the PNG file (str or `os.PathLike`).
 
     Returns:
-        A `np.uint16` array of shape `(height, width)` holding the raw values
-        (millimetres for Kinect/7-Scenes; 0 and 65535 mean "no reading").
+        A writable `np.uint16` array of shape `(height, width)` holding the
+        raw values (millimetres for Kinect/7-Scenes; 0 and 65535 mean "no
+        reading").
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        DepthImageError: if the file is empty, is not a readable PNG, is an
-            8-bit image, has more than one channel, or has another pixel mode.
+        DepthImageError: if `path` is a directory or another non-file, or the
+            file is empty, is not a readable PNG, is an 8-bit image, has more
+            than one channel, or has another pixel mode (see
+            `decode_depth_png`).
     """
     path = pathlib.Path(os.fspath(path))
-    if not path.is_file():
+    if path.is_dir():
+        raise DepthImageError(
+            f"Depth image {path} is a directory, not a depth PNG."
+        )
+    if not path.exists():
         raise FileNotFoundError(f"Depth image not found: {path}")
-    if path.stat().st_size == 0:
+    if not path.is_file():
         raise DepthImageError(
-            f"Depth image {path} is an empty file (0 bytes); a 16-bit depth "
-            "PNG is expected."
+            f"Depth image {path} is not a regular file; a 16-bit depth PNG "
+            "is expected."
         )
-    try:
-        with Image.open(path) as image:
-            image_format = image.format
-            mode = image.mode
-            bands = image.getbands()
-            if image_format != "PNG":
-                raise DepthImageError(
-                    f"Depth image {path} is a {image_format} file, not a PNG; "
-                    "a 16-bit depth PNG is expected."
-                )
-            # `load` decodes the pixel data: a truncated or damaged PNG whose
-            # header still parses fails here, not in `Image.open`.
-            image.load()
-            pixels = np.asarray(image)
-    except UnidentifiedImageError as error:
-        raise DepthImageError(
-            f"Depth image {path} is corrupt or not an image file "
-            "(Pillow cannot identify it); a 16-bit depth PNG is expected."
-        ) from error
-    except (OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, DepthImageError):
-            raise
-        raise DepthImageError(
-            f"Depth image {path} is corrupt or truncated: {error}"
-        ) from error
-
-    if len(bands) > 1:
-        raise DepthImageError(
-            f"Depth image {path} has {len(bands)} channels (mode {mode!r}, "
-            f"bands {''.join(bands)}); a single-channel 16-bit depth PNG is "
-            "expected. Is this a colour frame?"
-        )
-    if mode in _EIGHT_BIT_MODES:
-        raise DepthImageError(
-            f"Depth image {path} is an 8-bit image (mode {mode!r}); a 16-bit "
-            "depth PNG is expected. 8-bit depth loses the millimetre values."
-        )
-    if mode not in _SIXTEEN_BIT_MODES:
-        raise DepthImageError(
-            f"Depth image {path} has unsupported pixel mode {mode!r}; a "
-            "single-channel 16-bit depth PNG is expected."
-        )
-    if pixels.ndim != 2:
-        raise DepthImageError(
-            f"Depth image {path} decoded to shape {pixels.shape}; a 2-D depth "
-            "map is expected."
-        )
-    if pixels.dtype != np.uint16:
-        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
-            raise DepthImageError(
-                f"Depth image {path} holds values outside the 16-bit range "
-                f"[0, 65535] (mode {mode!r})."
-            )
-        pixels = pixels.astype(np.uint16)
-    # `np.asarray` may share Pillow's read-only buffer.
-    return np.array(pixels, dtype=np.uint16, copy=True)
+    return decode_depth_png(path.read_bytes(), str(path))
 
 
 def write_depth_png(path, depth_uint16):

@@ -10,6 +10,12 @@ same loader reads a full copy of the scene laid out as Microsoft ships it::
     <root>/seq-01/frame-000000.pose.txt    4x4 camera-to-world matrix
     ...
 
+or, unextracted, Microsoft's `<scene>.zip` itself, or a `<scene>/` folder
+holding the split files and the `seq-NN.zip` archives. Everything is read
+through the 7-Scenes TFDS builder's reader
+(`spen_keras.datasets.seven_scenes.seven_scenes_archives`), so both see the
+same frames, splits and depth-format checks.
+
 Example:
 
 >>> frames = load_frames("test")
@@ -26,18 +32,13 @@ References:
 import importlib.resources
 import os
 import pathlib
-import re
 
-import numpy as np
-
-from spen_keras.datasets.seven_scenes.seven_scenes_archives import parse_pose
-from spen_keras.datasets.seven_scenes.seven_scenes_archives import parse_split
-from spen_keras.denoising.depth_io import read_depth_png
+from spen_keras.datasets.seven_scenes import seven_scenes_archives as archives
 from spen_keras.denoising.depth_normalization import normalize_depth
 from spen_keras.denoising.depth_normalization import valid_mask
 
-SPLIT_FILES = {"train": "TrainSplit.txt", "test": "TestSplit.txt"}
-_DEPTH_FILE = re.compile(r"^frame-(\d+)\.depth\.png$")
+# The split files' names, {"train": "TrainSplit.txt", "test": "TestSplit.txt"}.
+SPLIT_FILES = archives.SPLIT_FILES
 
 
 def embedded_frames_dir():
@@ -52,34 +53,33 @@ def embedded_frames_dir():
     return pathlib.Path(os.fspath(package / "embedded" / "stairs"))
 
 
+def _scene_location(root):
+    return embedded_frames_dir() if root is None else root
+
+
+def _split_sequences(reader, split, location):
+    return archives.read_splits(reader, str(location), [split])[split]
+
+
 def read_split(split, root=None):
     """Reads the sequence numbers of a split file.
 
     Args:
         split: "train" or "test".
-        root: scene folder; defaults to `embedded_frames_dir()`.
+        root: scene folder or scene `.zip` (see the module docstring);
+            defaults to `embedded_frames_dir()`.
 
     Returns:
         The sequence numbers listed in the split file, in file order.
 
     Raises:
         ValueError: for an unknown split or a malformed line.
-        FileNotFoundError: if the split file is missing.
+        FileNotFoundError: if the scene or the split file is missing.
     """
-    if split not in SPLIT_FILES:
-        raise ValueError(
-            f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}."
-        )
-    root = embedded_frames_dir() if root is None else pathlib.Path(root)
-    split_path = root / SPLIT_FILES[split]
-    if not split_path.is_file():
-        raise FileNotFoundError(
-            f"7-Scenes split file not found. Expected {split_path} (one "
-            f"'sequenceN' per line) under the scene folder {root}."
-        )
-    # Microsoft's split files end lines with CRLF; the shared parser accepts
-    # CRLF, LF and stray whitespace alike.
-    return parse_split(split_path.read_text(encoding="utf-8-sig"), split_path)
+    archives.split_file_name(split)  # An unknown split fails before any I/O.
+    location = _scene_location(root)
+    with archives.open_scene(location) as reader:
+        return _split_sequences(reader, split, location)
 
 
 def load_frames(split="train", root=None):
@@ -87,8 +87,10 @@ def load_frames(split="train", root=None):
 
     Args:
         split: "train" (sequences in TrainSplit.txt) or "test" (TestSplit.txt).
-        root: scene folder laid out as in the module docstring; defaults to
-            the frames embedded in the package (`embedded_frames_dir()`).
+        root: the scene, laid out as in the module docstring: a folder with
+            `seq-NN/` folders or `seq-NN.zip` archives, or Microsoft's
+            `<scene>.zip`; defaults to the frames embedded in the package
+            (`embedded_frames_dir()`).
 
     Returns:
         A list of dicts, ordered by sequence (split-file order) then frame:
@@ -98,47 +100,30 @@ def load_frames(split="train", root=None):
         (`np.float64` (4, 4) camera-to-world).
 
     Raises:
-        FileNotFoundError: if the split file, a sequence folder, its depth
-            frames or a pose file is missing; the message lists the paths
-            that were expected.
+        FileNotFoundError: if the scene, the split file, a sequence, its depth
+            frames or a pose file is missing; the message names the paths
+            (or archive members) that were expected.
         ValueError: for an unknown split or a malformed split or pose file.
         spen_keras.denoising.DepthImageError: for a depth file that is not a
-            16-bit depth PNG.
+            16-bit depth PNG; the message names the file.
     """
-    root = embedded_frames_dir() if root is None else pathlib.Path(root)
+    archives.split_file_name(split)  # An unknown split fails before any I/O.
+    location = _scene_location(root)
     frames = []
-    for sequence in read_split(split, root):
-        sequence_dir = root / f"seq-{sequence:02d}"
-        depth_files = []
-        if sequence_dir.is_dir():
-            depth_files = sorted(
-                (int(match.group(1)), path)
-                for path in sequence_dir.iterdir()
-                if (match := _DEPTH_FILE.match(path.name))
-            )
-        if not depth_files:
-            raise FileNotFoundError(
-                f"No depth frames for sequence {sequence} of the {split!r} "
-                f"split ({root / SPLIT_FILES[split]}). Expected files like "
-                f"{sequence_dir / 'frame-000000.depth.png'} and "
-                f"{sequence_dir / 'frame-000000.pose.txt'}."
-            )
-        for frame, depth_path in depth_files:
-            pose_path = sequence_dir / f"frame-{frame:06d}.pose.txt"
-            if not pose_path.is_file():
-                raise FileNotFoundError(
-                    f"Pose file missing for {depth_path}: expected "
-                    f"{pose_path}."
+    with archives.open_scene(location) as reader:
+        for sequence in _split_sequences(reader, split, location):
+            for stored in reader.sequence_frames(sequence):
+                raw = archives.decode_depth_png(
+                    stored.depth_png, stored.depth_origin)
+                frames.append(
+                    {
+                        "raw": raw,
+                        "depth": normalize_depth(raw),
+                        "mask": valid_mask(raw),
+                        "sequence": sequence,
+                        "frame": stored.frame,
+                        "pose": archives.parse_pose(
+                            stored.pose_text, stored.pose_origin),
+                    }
                 )
-            raw = read_depth_png(depth_path)
-            frames.append(
-                {
-                    "raw": raw,
-                    "depth": normalize_depth(raw),
-                    "mask": valid_mask(raw),
-                    "sequence": sequence,
-                    "frame": frame,
-                    "pose": parse_pose(pose_path.read_text(), pose_path),
-                }
-            )
     return frames
