@@ -1,10 +1,11 @@
 """Training speed and peak memory of unrolled SPEN training (DeepPrior energy).
 
-What is measured (DESIGN.md, "Performance and scale"): the Table 1 depth
-denoiser, E(y; x) = ||y - x||^2 / (2 sigma^2) + DeepPrior(y) (conv 7x7x32,
-SoftPlus, conv 7x7x32, SoftPlus, conv 1x1), minimised by T momentum steps
-(momentum 0.25, learned step sizes) and trained with `model.fit` (Adam, MSE on
-every iterate, Eq. 9) at batch 8 on 96x128 crops. The grid is
+What is measured: the shipped Table 1 depth denoiser, built from its preset
+spec (`dp_3` for T = 3, `dp_20` for T = 20, untrained):
+E(y; x) = ||y - x||^2 / (2 sigma^2) + DeepPrior(y) (conv 7x7x32, SoftPlus,
+conv 7x7x32, SoftPlus, conv 1x1), minimised by T momentum steps (momentum
+0.25, learned step sizes) and trained with `model.fit` (Adam at the preset's
+rate, masked MSE on every iterate, Eq. 9) at batch 8 on 96x128 crops. The grid is
 T in {3, 20} x HVP in {exact, finite_difference} x checkpoint in {off, on}.
 For each configuration: training steps/s and s/step over N timed steps after a
 2-step warm-up fit (which traces the train function), and peak RSS. For the
@@ -102,18 +103,20 @@ def load_data(num_batches):
 
 
 def build_model(args):
+    """The shipped preset's model (dp_3 for T = 3, dp_20 otherwise), untrained,
+    with T, the HVP mode and checkpointing set as asked; compiled with the
+    preset's loss and initial learning rate."""
     import keras
-    import spen_keras
-    energy = spen_keras.SumEnergy([
-        spen_keras.QuadraticDataEnergy(initial_variance=0.5),
-        spen_keras.DeepPriorEnergy(filters=(32, 32), kernel_sizes=(7, 7)),
-    ])
-    minimizer = spen_keras.UnrolledMinimizer(
-        energy, num_steps=args.T, step_rule=spen_keras.MomentumStep(0.25),
-        step_size=0.1, learn_step_sizes=True, hvp=args.hvp,
-        checkpoint=args.checkpoint)
-    model = spen_keras.SPEN(minimizer)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    from spen_keras.presets import get_spec
+
+    spec = get_spec("dp_3" if args.T == 3 else "dp_20")
+    config = keras.saving.serialize_keras_object(spec.recipe.build())
+    minimizer = config["config"]["minimizer"]["config"]
+    minimizer.update(num_steps=args.T, hvp=args.hvp,
+                     checkpoint=bool(args.checkpoint))
+    model = keras.saving.deserialize_keras_object(config)
+    model.compile(optimizer=keras.optimizers.Adam(spec.recipe.learning_rate),
+                  loss=spec.recipe.task.loss())
     return model
 
 

@@ -4,6 +4,12 @@ End-to-end learning of energy networks by back-propagating through unrolled
 gradient-based energy minimisation (Belanger, Yang & McCallum, ICML 2017).
 Keras must run on the TensorFlow backend; importing this package selects it
 when nothing else is configured and raises a clear ImportError otherwise.
+
+This module is the public API: it re-exports the task-neutral core
+(energies, step rules, `UnrolledMinimizer`, `SPEN`, presets), registers the
+shipped preset folder (`spen_keras.zoo`) and imports the task families named
+in the `spen_keras.families` entry points, which register their presets and
+tables. The core modules themselves never import the zoo or a family.
 """
 
 from spen_keras.backend_check import ensure_tensorflow_backend
@@ -18,5 +24,15 @@ from spen_keras.spen import iterate_weights  # noqa: E402
 from spen_keras.step_rules import *  # noqa: E402,F401,F403
 from spen_keras.unrolled_minimizer import MinimizationResult  # noqa: E402
 from spen_keras.unrolled_minimizer import UnrolledMinimizer  # noqa: E402
+from spen_keras import keras_preset_kind  # noqa: E402,F401  (the Keras kind)
+from spen_keras.presets import PresetError  # noqa: E402
+from spen_keras.presets import PresetSpec  # noqa: E402
+from spen_keras.presets import list_presets  # noqa: E402
+from spen_keras.presets import load_preset  # noqa: E402
+from spen_keras.presets import save_to_preset  # noqa: E402
+from spen_keras import zoo  # noqa: E402,F401  (registers shipped presets)
+from spen_keras.family import load_families  # noqa: E402
+
+load_families()
 
 __version__ = "0.1.0"

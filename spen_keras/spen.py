@@ -133,7 +133,12 @@ class SPEN(keras.Model):
         if not x.dtype.is_floating:
             raise TypeError(f"SPEN expects a floating-point x; got {x.dtype}.")
         expected = self._expected_input_shape
-        if expected is not None and x.shape.rank is not None:
+        if expected is None and x.shape.rank is not None:
+            # Built implicitly by a first call (e.g. in `fit`): remember the
+            # rank and channels, every other axis free, as `build` would.
+            self._expected_input_shape = (None,) * (x.shape.rank - 1) + (
+                x.shape[-1],)
+        elif expected is not None and x.shape.rank is not None:
             if x.shape.rank != len(expected):
                 raise ValueError(
                     f"SPEN was built for x of rank {len(expected)} (shape "
@@ -282,6 +287,10 @@ class SPEN(keras.Model):
         """
         if input_signature is None and format == "tf_saved_model":
             input_signature = self.serving_signature()
+        if not self.built:
+            # Trained by `fit` without an explicit `build`: the layers exist,
+            # only Keras' built flag is unset.
+            self.build(self._expected_input_shape)
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
 
@@ -310,17 +319,23 @@ class SPEN(keras.Model):
         return cls(**config)
 
     @classmethod
-    def from_preset(cls, name):
-        """Loads a pretrained zoo preset (no network needed).
+    def from_preset(cls, preset):
+        """Loads a pretrained preset (no network needed).
 
         Args:
-            name: a preset name from `spen-keras zoo list` (e.g. "dp_3") or
-                the path of a preset folder.
-        """
-        from spen_keras.zoo import load_preset
+            preset: a registered preset name from `spen-keras zoo list`
+                (e.g. "dp_3", always the shipped preset) or the path of a
+                preset folder (e.g. "./my_dp_3", written by
+                `save_to_preset` or `spen-keras train`).
 
-        model = load_preset(name)
+        Raises:
+            spen_keras.presets.PresetError: naming the file and the problem.
+            TypeError: if the preset holds another kind of model.
+        """
+        from spen_keras.presets import load_preset
+
+        model = load_preset(preset)
         if not isinstance(model, cls):
-            raise TypeError(f"Preset {name!r} holds a {type(model).__name__}, "
+            raise TypeError(f"Preset {preset!r} holds a {type(model).__name__}, "
                             f"not a {cls.__name__}.")
         return model

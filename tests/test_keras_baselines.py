@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spen_keras.baselines.feedforward_denoiser import FeedForwardDenoiser
-from spen_keras.baselines.proximal_net import (
+from spen_keras.denoising.baselines.feedforward_denoiser import FeedForwardDenoiser
+from spen_keras.denoising.baselines.proximal_net import (
     ProximalNetDenoiser,
     convolve,
     convolve_adjoint,
     dct_filters,
 )
-from spen_keras.losses import MaskedMeanSquaredError
-from spen_keras.zoo.keras_baseline_presets import KERAS_BASELINE_PRESETS
-from spen_keras.zoo.preset_io import load_preset, save_preset
+from spen_keras.denoising.masked_loss import MaskedMeanSquaredError
+from spen_keras.presets import get_spec, load_preset, save_to_preset
 
 RNG = np.random.RandomState(0)
 CLEAN = np.clip(
@@ -190,12 +189,14 @@ def test_step_edge_shrinks_by_the_total_variation_closed_form():
 
 
 def test_zoo_rows_build_untrained_models_and_save_as_presets(tmp_path):
-    assert {name: (spec.row, spec.paper_psnr)
-            for name, spec in KERAS_BASELINE_PRESETS.items()} == {
-        "proximalnet": ("ProximalNet", 36.31),
-        "feedforward_convnet": ("Feed-forward convnet", 37.0)}
-    for name, spec in KERAS_BASELINE_PRESETS.items():
-        model = perturbed(spec.build())
-        save_preset(model, tmp_path / name, {"name": name})
+    specs = {name: get_spec(name)
+             for name in ("proximalnet", "feedforward_convnet")}
+    assert {name: (spec.row, spec.paper_value, spec.kind)
+            for name, spec in specs.items()} == {
+        "proximalnet": ("ProximalNet", 36.31, "keras"),
+        "feedforward_convnet": ("Feed-forward convnet", 37.0, "keras")}
+    for name, spec in specs.items():
+        model = perturbed(spec.recipe.build(), spec.recipe.task.input_shape)
+        save_to_preset(model, tmp_path / name, {"name": name})
         reloaded = load_preset(tmp_path / name)
         np.testing.assert_allclose(reloaded(ODD), model(ODD), atol=1e-5)

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from spen_keras.losses import MaskedMeanSquaredError
-from spen_keras.losses import masked_mean_squared_error
-from spen_keras.metrics import PSNR
-from spen_keras.metrics import psnr
+from spen_keras.denoising.masked_loss import MaskedMeanSquaredError
+from spen_keras.denoising.masked_loss import masked_mean_squared_error
+from spen_keras.denoising.psnr import PSNR
+from spen_keras.denoising.psnr import psnr
 
 
 def random_batch(seed, shape=(3, 6, 5, 1), invalid_fraction=0.3):

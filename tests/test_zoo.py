@@ -1,141 +1,168 @@
-"""The zoo: preset specs, save/load, training with resume and NaN stop, CLI."""
+"""Every registered preset with every command that applies to it, and the
+CLI's `zoo`, `denoise` and `train` commands."""
 
+import dataclasses
 import json
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from spen_keras import SPEN, cli
+from spen_keras import SPEN, cli, presets
+from spen_keras.denoising import denoising_task
 from spen_keras.denoising import embedded_frames_dir, read_depth_png
-from spen_keras.zoo import DENOISING_PRESETS, PRESETS, PresetError, get_spec
-from spen_keras.zoo import load_preset
-from spen_keras.zoo import list_presets, read_metadata
-from spen_keras.zoo.preset_io import PRESETS_DIR, save_preset
-from spen_keras.zoo.preset_training import TrainingDivergedError, train_preset
+from spen_keras.denoising import write_depth_png
+from spen_keras.denoising.baseline_kinds import FilterForestRecipe
+from spen_keras.denoising.table1 import arrays_as_evaluation_data
+from spen_keras.tables import get_table
+from spen_keras.zoo import PRESETS_DIR
 
-TABLE1_SPEN_ROWS = {"FOE-20", "FOE-20+", "FOE-3", "DP-20", "DP-3", "FOE-SSVM",
-                    "DP-SSVM"}
 FRAME = embedded_frames_dir() / "seq-01" / "frame-000000.depth.png"
-
-
-def test_every_table1_spen_row_has_a_preset():
-    assert TABLE1_SPEN_ROWS <= {spec.row for spec in PRESETS.values()}
-    assert {"foe_3_icnn", "dp_3_icnn"} <= set(list_presets())
-
-
-KERAS_PRESETS = [name for name, spec in PRESETS.items() if hasattr(spec, "build")]
-
-
-def test_every_table1_row_has_a_preset():
-    rows = {spec.row for spec in PRESETS.values()}
-    assert {"BM3D", "FilterForest", "ProximalNet",
-            "Feed-forward convnet"} | TABLE1_SPEN_ROWS <= rows
-
-
-@pytest.mark.parametrize("name", KERAS_PRESETS)
-def test_preset_specs_build_and_round_trip(name):
-    model = PRESETS[name].build()
-    model.build((None, None, None, 1))
-    clone = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(model))
-    assert type(clone) is type(model)
-    assert clone.get_config() == model.get_config()
-    if name in DENOISING_PRESETS:
-        assert isinstance(clone, SPEN)
-
-
-def test_from_preset_refuses_a_non_spen_preset():
-    with pytest.raises(TypeError, match="not a SPEN"):
-        SPEN.from_preset("proximalnet")
-
-
-def test_unknown_preset_names_the_known_ones():
-    with pytest.raises(PresetError, match="known presets"):
-        get_spec("dp_99")
-    with pytest.raises(PresetError, match="Unknown preset 'dp_99'"):
-        SPEN.from_preset("dp_99")
+REGISTERED = presets.list_presets()
+TINY_FOREST = FilterForestRecipe(steps=1, overrides=tuple(dict(
+    patch_size=5, feature_size=3, max_depth=3, min_samples_leaf=200,
+    tree_pixels=2000, filter_pixels=4000, noise_realizations=1).items()))
 
 
 @pytest.fixture(scope="module")
-def tiny_preset(tmp_path_factory):
-    """foe_3 trained for 2 steps into a temporary folder."""
-    root = tmp_path_factory.mktemp("zoo")
-    metadata = train_preset(get_spec("foe_3"), root / "foe_3",
-                            root / "backup", steps=2, verbose=0)
-    return root / "foe_3", metadata
+def small_png(tmp_path_factory):
+    """A 64x80 crop of a real frame with invalid pixels, as a 16-bit PNG."""
+    raw = read_depth_png(FRAME)
+    rows, cols = np.nonzero((raw == 0) | (raw == 65535))
+    top = min(max(int(rows[0]) - 10, 0), raw.shape[0] - 64)
+    left = min(max(int(cols[0]) - 10, 0), raw.shape[1] - 80)
+    path = tmp_path_factory.mktemp("png") / "crop.png"
+    write_depth_png(path, raw[top:top + 64, left:left + 80])
+    return path
 
 
-def test_trained_preset_round_trips_and_records_metadata(tiny_preset):
-    directory, metadata = tiny_preset
-    for key in ("paper_psnr", "our_psnr", "command", "seed", "steps",
-                "wall_time_s", "machine"):
-        assert key in metadata
-    assert json.loads((directory / "metadata.json").read_text()) == metadata
-    model = SPEN.from_preset(str(directory))
-    again = load_preset(str(directory))
-    x = np.random.RandomState(0).rand(1, 40, 50, 1).astype("float32") * 0.5
-    np.testing.assert_array_equal(model(x).numpy(), again(x).numpy())
+@pytest.fixture()
+def small_evaluation(monkeypatch):
+    """Trained presets report PSNR on one small crop instead of the six
+    whole test frames (seconds instead of a minute for T = 20 rows)."""
+    x, y = denoising_task.evaluation_arrays()
+    crop = (x[:1, 200:248, 300:364], y[:1, 200:248, 300:364])
+    monkeypatch.setattr(denoising_task, "evaluation_arrays", lambda: crop)
 
 
-def test_save_preset_refuses_nan_weights(tmp_path, tiny_preset):
-    model = load_preset(str(tiny_preset[0]))
-    variable = model.energy.energies[0].log_variance
-    variable.assign(float("nan"))
-    with pytest.raises(PresetError, match="non-finite"):
-        save_preset(model, tmp_path / "bad", {})
-    assert not (tmp_path / "bad" / "model.weights.h5").exists()
+def test_the_registry_is_table1_in_paper_order():
+    table = get_table("table1")
+    assert list(table.rows) == REGISTERED
+    assert [presets.get_spec(n).row for n in REGISTERED[:11]] == [
+        "BM3D", "FilterForest", "ProximalNet", "FOE-20", "FOE-20+", "FOE-3",
+        "DP-20", "DP-3", "FOE-SSVM", "DP-SSVM", "Feed-forward convnet"]
 
 
-class _PoisonAfterFirstStep(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        self.model.energy.energies[0].log_variance.assign(float("nan"))
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_preset_works_with_every_command(name, small_png, tmp_path,
+                                               small_evaluation, capsys):
+    spec = presets.get_spec(name)
+    # zoo list: shows the shipped preset's measured value.
+    assert cli.main(["zoo", "list"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines()
+              if line.startswith(f"| {name} |")]
+    ours = presets.read_metadata(name)["our_value"]
+    assert len(listed) == 1 and f"| {ours:.2f} |" in listed[0]
 
+    # reproduce: the table's own evaluation of the shipped preset.
+    table = get_table(spec.table)
+    x, y = denoising_task.evaluation_arrays()
+    data = arrays_as_evaluation_data(x, y, "crop")
+    model = presets.load_preset(name)
+    result = table.evaluate(model, spec, data)
+    assert result.value > data.reference_values["noisy input"] - 1.0
 
-def test_training_stops_cleanly_on_nan(tmp_path):
-    with pytest.raises(TrainingDivergedError, match="NaN"):
-        train_preset(get_spec("foe_3"), tmp_path / "out", tmp_path / "backup",
-                     steps=4, steps_per_epoch=1, verbose=0,
-                     callbacks=[_PoisonAfterFirstStep()])
-    assert not (tmp_path / "out").exists()
-
-
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch, self.epochs = at_epoch, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-
-
-def test_interrupted_training_resumes_from_its_backup(tmp_path):
-    spec = get_spec("foe_3")
-    first = _Interrupt(at_epoch=2)
-    with pytest.raises(KeyboardInterrupt):
-        train_preset(spec, tmp_path / "out", tmp_path / "backup", steps=4,
-                     steps_per_epoch=1, verbose=0, callbacks=[first])
-    second = _Interrupt(at_epoch=-1)
-    train_preset(spec, tmp_path / "out", tmp_path / "backup", steps=4,
-                 steps_per_epoch=1, verbose=0, callbacks=[second])
-    assert first.epochs == [0, 1, 2]
-    assert second.epochs == [2, 3]
-    assert (tmp_path / "out" / "model.weights.h5").is_file()
-
-
-def test_denoise_cli_keeps_invalid_pixels(tmp_path, tiny_preset, capsys):
+    # denoise: any preset, by name; invalid pixels keep their code.
     out = tmp_path / "out.png"
-    assert cli.main(["denoise", str(FRAME), str(out), "--preset",
-                     str(tiny_preset[0])]) == 0
-    raw, result = read_depth_png(FRAME), read_depth_png(out)
+    assert cli.main(["denoise", str(small_png), str(out), "--preset",
+                     name]) == 0
+    raw, denoised = read_depth_png(small_png), read_depth_png(out)
     invalid = (raw == 0) | (raw == 65535)
     assert invalid.any()
-    np.testing.assert_array_equal(result[invalid], raw[invalid])
-    assert (result[~invalid] > 0).all()
-    assert "Denoised" in capsys.readouterr().out
+    np.testing.assert_array_equal(denoised[invalid], raw[invalid])
+    assert (denoised[~invalid] > 0).all()
+
+    # from_preset: SPEN rows only.
+    if "spen" in spec.tags:
+        assert isinstance(SPEN.from_preset(name), SPEN)
+    else:
+        with pytest.raises(TypeError, match="not a SPEN"):
+            SPEN.from_preset(name)
+
+    # train: one step into a user folder, then loadable by its path.
+    if spec.kind == "filter_forest":
+        spec = dataclasses.replace(spec, recipe=TINY_FOREST)
+    metadata = presets.train_preset(spec, tmp_path / "user" / name,
+                                    tmp_path / "backup", steps=1, verbose=0)
+    assert metadata["name"] == name and metadata["kind"] == spec.kind
+    reloaded = presets.load_preset(tmp_path / "user" / name)
+    assert type(reloaded) is type(model)
+
+
+def test_shipped_presets_are_small_and_well_formed():
+    for name in REGISTERED:
+        folder = PRESETS_DIR / name
+        metadata = presets.read_metadata(name)
+        assert metadata["name"] == name
+        assert metadata["kind"] == presets.get_spec(name).kind
+        assert metadata["our_value"] > metadata["reference_values"][
+            "noisy input"]
+        if (folder / "model.weights.h5").is_file():
+            assert (folder / "model.weights.h5").stat().st_size < 2**20
+            config = json.loads((folder / "config.json").read_text())
+            assert "compile_config" not in config
+            assert config["build_config"] == {
+                "input_shape": [None, None, None, 1]}
+
+
+# === CLI ===
+
+
+def test_zoo_list_prints_every_row(capsys):
+    assert cli.main(["zoo", "list", "--table", "table1"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("| preset | table | row | metric | paper | "
+                                   "ours | description |")
+    for name in REGISTERED:
+        assert f"| {name} | table1 |" in out
+
+
+def test_reproduce_offers_the_registered_tables(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["zoo", "reproduce", "table9"])
+    assert "choose from 'table1'" in capsys.readouterr().err
+
+
+def test_train_writes_a_user_preset_and_never_the_shipped_one(
+        tmp_path, monkeypatch, small_evaluation, capsys):
+    monkeypatch.chdir(tmp_path)
+    shipped = (PRESETS_DIR / "foe_3" / "model.weights.h5").read_bytes()
+    argv = ["train", "--preset", "foe_3", "--steps", "3"]
+    assert cli.main(argv) == 0
+    folder = tmp_path / "spen-keras-presets" / "foe_3"
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["steps"] == 3
+    assert metadata["command"] == "spen-keras train --preset foe_3 --steps 3"
+    assert (PRESETS_DIR / "foe_3" / "model.weights.h5").read_bytes() == shipped
+    assert "Preset written to spen-keras-presets/foe_3" in \
+        capsys.readouterr().out
+    # A second run refuses to replace it, before training, unless --force.
+    assert cli.main(argv) == 2
+    assert "--force" in capsys.readouterr().err
+    assert cli.main(argv + ["--force", "--backup-dir", "b2"]) == 0
+
+
+def test_denoise_refuses_to_overwrite(tmp_path, small_png, capsys):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"mine")
+    assert cli.main(["denoise", str(small_png), str(out), "--preset",
+                     "foe_3"]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    assert cli.main(["denoise", str(small_png), str(small_png), "--force",
+                     "--preset", "foe_3"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert cli.main(["denoise", str(small_png), str(out), "--force",
+                     "--preset", "foe_3"]) == 0
 
 
 @pytest.mark.parametrize("kind", ["8bit", "rgb", "empty", "corrupt"])
@@ -154,31 +181,13 @@ def test_denoise_cli_rejects_bad_images(tmp_path, kind, capsys):
     assert str(path) in error
 
 
-SHIPPED = sorted(p.name for p in PRESETS_DIR.glob("*")
-                 if (p / "model.weights.h5").is_file())
-
-
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_presets_load_and_are_small(name):
-    model = load_preset(name)
-    if name in DENOISING_PRESETS:
-        assert isinstance(SPEN.from_preset(name), SPEN)
-    size = (PRESETS_DIR / name / "model.weights.h5").stat().st_size
-    assert size < 2**20  # weights only, no optimizer state
-    config = json.loads((PRESETS_DIR / name / "config.json").read_text())
-    assert "compile_config" not in config and "build_config" not in config
-    x = np.full((1, 24, 32, 1), 0.4, np.float32)
-    assert np.isfinite(model(x).numpy()).all()
-    metadata = read_metadata(name)
-    assert metadata["our_psnr"] > metadata["noisy_input_psnr"]
-    assert metadata["name"] == name
-
+# === --data-dir evaluation data ===
 
 DUMMY = PRESETS_DIR.parent.parent / "datasets" / "seven_scenes" / "dummy_data"
 
 
 def test_evaluation_data_from_proximalnet_pairs():
-    from spen_keras.zoo.evaluation_data import load_evaluation_data
+    from spen_keras.denoising.evaluation_data import load_evaluation_data
 
     x, y, label = load_evaluation_data(DUMMY)
     assert "ProximalNet" in label
@@ -190,7 +199,7 @@ def test_evaluation_data_from_seven_scenes_archives(tmp_path):
     import shutil
 
     from spen_keras.denoising import load_frames, make_evaluation_arrays
-    from spen_keras.zoo.evaluation_data import load_evaluation_data
+    from spen_keras.denoising.evaluation_data import load_evaluation_data
 
     shutil.copy(DUMMY / "stairs.zip", tmp_path / "stairs.zip")
     x, y, label = load_evaluation_data(tmp_path, max_frames=4)
@@ -201,7 +210,7 @@ def test_evaluation_data_from_seven_scenes_archives(tmp_path):
 
 
 def test_evaluation_data_missing_lists_what_it_looked_for(tmp_path):
-    from spen_keras.zoo.evaluation_data import load_evaluation_data
+    from spen_keras.denoising.evaluation_data import load_evaluation_data
 
     with pytest.raises(FileNotFoundError, match=r"val\.lst[\s\S]*chess\.zip"):
         load_evaluation_data(tmp_path)

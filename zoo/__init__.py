@@ -1,48 +1,25 @@
-"""The model zoo: one preset per table row, with pretrained weights.
+"""The model zoo: the shipped pretrained presets and the tables they
+reproduce.
 
-    from spen_keras.zoo import list_presets, load_preset
-    model = load_preset("dp_3")          # or SPEN.from_preset("dp_3")
+`presets/NAME/` holds one folder per registered preset (config.json, weights,
+metadata.json); importing this package registers that folder as the
+read-only home of shipped presets (`spen_keras.presets.register_shipped_root`),
+so a registered name such as "dp_3" loads from here:
+
+    from spen_keras import SPEN
+    model = SPEN.from_preset("dp_3")
+
+`reproduce.reproduce_table(NAME)` (the `spen-keras zoo reproduce TABLE`
+command) evaluates every row of a registered table from these presets and
+prints it beside the paper's numbers.
 """
 
-from spen_keras.zoo.bm3d_baseline import BM3D_PRESETS
-from spen_keras.zoo.denoising_presets import DENOISING_PRESETS
-from spen_keras.zoo.filter_forest_baseline import FILTER_FOREST_PRESETS
-from spen_keras.zoo.keras_baseline_presets import KERAS_BASELINE_PRESETS
-from spen_keras.zoo.preset_io import (
-    PRESETS_DIR,
-    PresetError,
-    load_preset,
-    preset_path,
-    read_metadata,
-)
+import pathlib
 
-# Table 1's order: the comparison systems, then the SPEN rows.
-PRESETS = {**BM3D_PRESETS, **FILTER_FOREST_PRESETS, **KERAS_BASELINE_PRESETS,
-           **DENOISING_PRESETS}
+from spen_keras.presets import register_shipped_root
 
+PRESETS_DIR = pathlib.Path(__file__).resolve().parent / "presets"
 
-def list_presets():
-    """Names of every preset spec, in table order."""
-    return list(PRESETS)
+register_shipped_root(PRESETS_DIR)
 
-
-def get_spec(name):
-    """The spec of a preset, or a PresetError naming the known ones."""
-    if name not in PRESETS:
-        raise PresetError(
-            f"Unknown preset {name!r}; known presets: {list_presets()}.")
-    return PRESETS[name]
-
-
-__all__ = [
-    "DENOISING_PRESETS",
-    "KERAS_BASELINE_PRESETS",
-    "PRESETS",
-    "PRESETS_DIR",
-    "PresetError",
-    "get_spec",
-    "list_presets",
-    "load_preset",
-    "preset_path",
-    "read_metadata",
-]
+__all__ = ["PRESETS_DIR"]

@@ -4,7 +4,7 @@ Both entry points turn frames from `load_frames` into `(x, y)` pairs of
 shape `(..., H, W, 1)`, float32, in normalised depth (millimetres / 5000):
 
 * `y` is the clean frame, exactly 0 on pixels without a reading. The masked
-  loss and PSNR (`spen_keras.losses`, `spen_keras.metrics`) skip `y == 0`.
+  loss and PSNR (`spen_keras.denoising.masked_loss`, `spen_keras.denoising.psnr`) skip `y == 0`.
 * `x` is the frame with seeded `KinectNoiseModel` noise and missing pixels,
   whose holes (the raw frame's and the synthetic ones) are filled with the
   nearest valid noisy pixel (`fill_invalid`), so a model never sees a hole.

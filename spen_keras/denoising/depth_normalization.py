@@ -7,7 +7,7 @@ Convention used throughout spen-keras (fixed in DESIGN.md, "Protocols"):
 * Raw values 0 and 65535 (`INVALID_DEPTH_VALUES`) mean "no reading". They are
   normalised to exactly 0.0. **Every valid normalised depth is > 0**, so a
   target (`y_true`) value of 0 marks an invalid pixel: the masked loss and the
-  PSNR metric (`spen_keras.losses`, `spen_keras.metrics`) use `y_true > 0` as
+  PSNR metric (`spen_keras.denoising.masked_loss`, `spen_keras.denoising.psnr`) use `y_true > 0` as
   their mask, and nothing else needs to be passed around.
 * Model inputs must not contain holes: fill them with `fill_invalid` (nearest
   valid pixel) before they are fed to a network.

@@ -16,7 +16,7 @@ array([40., 40.], dtype=float32)
 import keras
 from keras import ops
 
-from spen_keras.losses import masked_squared_error_sums
+from spen_keras.denoising.masked_loss import masked_squared_error_sums
 
 
 def psnr(y_true, y_pred, max_value=1.0):

@@ -13,11 +13,14 @@ import json
 import numpy as np
 import pytest
 
+import dataclasses
+
+from spen_keras import presets
 from spen_keras.denoising import KinectNoiseModel
-from spen_keras.zoo.baseline_preset import BaselinePreset
-from spen_keras.zoo.preset_io import PresetError
-from spen_keras.zoo import bm3d_baseline as bm3d_rows
-from spen_keras.zoo import filter_forest_baseline as ff
+from spen_keras.denoising.baseline_kinds import FilterForestRecipe
+from spen_keras.denoising.baselines import bm3d_denoiser as bm3d_rows
+from spen_keras.denoising.baselines import filter_forest as ff
+from spen_keras.presets import PresetError, load_preset
 
 
 def _psnr(clean, estimate):
@@ -44,14 +47,12 @@ def _smooth_image(height=96, width=128):
 
 
 def test_preset_specs():
-    specs = {**bm3d_rows.BM3D_PRESETS, **ff.FILTER_FOREST_PRESETS}
-    assert {n: (s.row, s.paper_psnr) for n, s in specs.items()} == {
-        "bm3d": ("BM3D", 35.46),
-        "bm3d_estimated": ("BM3D (sigma estimated)", None),
-        "filter_forest": ("FilterForest", 35.63)}
-    for name, spec in specs.items():
-        assert isinstance(spec, BaselinePreset) and spec.name == name
-        assert callable(spec.fit) and callable(spec.load)
+    specs = {n: presets.get_spec(n)
+             for n in ("bm3d", "bm3d_estimated", "filter_forest")}
+    assert {n: (s.row, s.paper_value, s.kind) for n, s in specs.items()} == {
+        "bm3d": ("BM3D", 35.46, "bm3d"),
+        "bm3d_estimated": ("BM3D (sigma estimated)", None, "bm3d"),
+        "filter_forest": ("FilterForest", 35.63, "filter_forest")}
 
 
 @needs_bm3d
@@ -67,7 +68,7 @@ def test_bm3d_gains_several_db_on_smooth_image_with_gaussian_noise(
 
     config = bm3d_rows.preset_config(sigma_mode)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    denoise = bm3d_rows.load(tmp_path)
+    denoise = load_preset(tmp_path)
     out = denoise(noisy[None, ..., None])
     assert out.shape == (1, 96, 128, 1) and out.dtype == np.float32
     assert _psnr(clean, out[0, ..., 0]) > _psnr(clean, noisy) + 5.0
@@ -102,15 +103,15 @@ def test_estimated_sigma_is_within_30_percent_of_gaussian_sigma(sigma):
 
 def test_bm3d_load_errors_name_the_file(tmp_path):
     with pytest.raises(PresetError, match="config.json"):
-        bm3d_rows.load(tmp_path)
+        load_preset(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(PresetError, match="config.json"):
-        bm3d_rows.load(tmp_path)
+        load_preset(tmp_path)
     config = bm3d_rows.preset_config("noise_model")
     config["profile"] = "fastest"
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(PresetError, match="profile"):
-        bm3d_rows.load(tmp_path)
+        load_preset(tmp_path)
 
 
 # === Filter Forest ===
@@ -241,10 +242,10 @@ def test_frame_prediction_equals_per_pixel_patch_prediction(monkeypatch):
 @needs_sklearn
 def test_save_load_round_trip_is_identical_and_pickle_free(tmp_path):
     forest = _fitted_tiny_forest()
-    forest.save(tmp_path, metadata={"name": "filter_forest"})
+    forest.save(tmp_path)
     with np.load(tmp_path / ff.FOREST_FILE, allow_pickle=False) as data:
         assert set(data.files) == set(ff.ARRAY_KEYS)
-    loaded = ff.load(tmp_path)
+    loaded = load_preset(tmp_path)
     assert loaded.config == forest.config
     frames = np.random.default_rng(9).random((2, 24, 30, 1)).astype(
         np.float32)
@@ -254,30 +255,30 @@ def test_save_load_round_trip_is_identical_and_pickle_free(tmp_path):
 @needs_sklearn
 def test_forest_load_errors_name_the_file(tmp_path):
     with pytest.raises(PresetError, match="config.json"):
-        ff.load(tmp_path)
+        load_preset(tmp_path)
     forest = _fitted_tiny_forest()
     forest.save(tmp_path)
     good = (tmp_path / ff.FOREST_FILE).read_bytes()
 
     (tmp_path / ff.FOREST_FILE).unlink()
     with pytest.raises(PresetError, match="forest.npz"):
-        ff.load(tmp_path)
+        load_preset(tmp_path)
 
     (tmp_path / ff.FOREST_FILE).write_bytes(good[:len(good) // 2])
     with pytest.raises(PresetError, match="forest.npz"):
-        ff.load(tmp_path)
+        load_preset(tmp_path)
 
     arrays = dict(forest.arrays)
     arrays["feature"] = np.where(arrays["feature"] >= 0, 99,
                                  arrays["feature"])
     np.savez(tmp_path / ff.FOREST_FILE, **arrays)
     with pytest.raises(PresetError, match="forest.npz"):
-        ff.load(tmp_path)
+        load_preset(tmp_path)
 
     np.savez(tmp_path / ff.FOREST_FILE, **forest.arrays)
     (tmp_path / "config.json").write_text("[1, 2")
     with pytest.raises(PresetError, match="config.json"):
-        ff.load(tmp_path)
+        load_preset(tmp_path)
 
 
 # === fit: evaluate on the test frames, write the preset folder ===
@@ -285,17 +286,23 @@ def test_forest_load_errors_name_the_file(tmp_path):
 
 @needs_sklearn
 def test_filter_forest_fit_writes_a_loadable_preset(tmp_path):
-    metadata = ff.fit(tmp_path / "filter_forest", tmp_path / "backup",
-                      steps=1, verbose=0, command="spen-keras train x",
-                      patch_size=5, feature_size=3, max_depth=3,
-                      min_samples_leaf=200, tree_pixels=2000,
-                      filter_pixels=4000, noise_realizations=1)
+    spec = dataclasses.replace(
+        presets.get_spec("filter_forest"), recipe=FilterForestRecipe(
+            steps=1, overrides=tuple(dict(
+                patch_size=5, feature_size=3, max_depth=3,
+                min_samples_leaf=200, tree_pixels=2000, filter_pixels=4000,
+                noise_realizations=1).items())))
+    metadata = presets.train_preset(
+        spec, tmp_path / "filter_forest", tmp_path / "backup", verbose=0,
+        command="spen-keras train x")
     assert metadata["row"] == "FilterForest" and metadata["steps"] == 1
     assert metadata["command"] == "spen-keras train x"
-    assert metadata["our_psnr"] > metadata["noisy_input_psnr"] + 3.0
+    assert metadata["kind"] == "filter_forest"
+    assert metadata["our_value"] > (
+        metadata["reference_values"]["noisy input"] + 3.0)
     assert sorted(p.name for p in (tmp_path / "filter_forest").iterdir()) == [
         "config.json", "forest.npz", "metadata.json"]
-    forest = ff.load(tmp_path / "filter_forest")
+    forest = load_preset(tmp_path / "filter_forest")
     assert forest.n_trees == 1 and forest.config["patch_size"] == 5
 
 
@@ -309,11 +316,12 @@ def test_bm3d_fit_writes_config_and_metadata(tmp_path, monkeypatch):
         return np.asarray(frame, np.float32)
 
     monkeypatch.setattr(bm3d_rows, "bm3d_frame", fake_bm3d)
-    # Called as `spen-keras train` calls a BaselinePreset.
-    metadata = bm3d_rows.BM3D_PRESETS["bm3d"].fit(
-        tmp_path / "bm3d", tmp_path / "backup", steps=None,
+    # Called as `spen-keras train` calls every preset.
+    metadata = presets.train_preset(
+        "bm3d", tmp_path / "bm3d", tmp_path / "backup", steps=None,
         command="spen-keras train --preset bm3d")
-    assert metadata["our_psnr"] == metadata["noisy_input_psnr"]
+    assert metadata["our_value"] == metadata["reference_values"][
+        "noisy input"]
     assert metadata["row"] == "BM3D" and metadata["profile"] == "lc"
     assert len(sigmas) == 6 and all(0.02 < s < 0.06 for s in sigmas)
     config = json.loads((tmp_path / "bm3d" / "config.json").read_text())

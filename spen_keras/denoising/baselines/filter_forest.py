@@ -56,7 +56,7 @@ Storage, without pickle: `forest.npz` holds the tree arrays of scikit-learn
 (`children_left`, `children_right`, `feature`, `threshold`, padded to one
 width per tree) and, per leaf node, an index into `filters` (the leaf
 filters, float32) and `bias`; `config.json` holds the patch geometry and the
-fitting settings. `load` routes pixels through the trees with vectorised numpy
+fitting settings. A loaded forest routes pixels through the trees with vectorised numpy
 (no scikit-learn at load time), exactly as `DecisionTreeRegressor.apply`:
 the float32 feature value, widened to float64, goes left when it is
 `<= threshold`.
@@ -65,16 +65,12 @@ the float32 feature value, widened to float64, goes left when it is
 import json
 import pathlib
 import time
-import zipfile
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from spen_keras.zoo.baseline_preset import BaselinePreset
-from spen_keras.zoo.preset_io import CONFIG_FILE, PresetError
-from spen_keras.zoo.preset_io import write_preset_files
-
 FOREST_FILE = "forest.npz"
+CONFIG_FILE = "config.json"
 ARRAY_KEYS = ("children_left", "children_right", "feature", "threshold",
               "leaf_index", "filters", "bias")
 TREE_LEAF = -1  # scikit-learn's children_* value at a leaf
@@ -221,7 +217,7 @@ def route(tree, features):
         goes_left = (features[active, feature[current]].astype(np.float64)
                      <= threshold[current])
         node[active] = np.where(goes_left, left[current], right[current])
-    raise PresetError("Tree routing did not reach a leaf: the tree arrays "
+    raise ValueError("Tree routing did not reach a leaf: the tree arrays "
                       "hold a cycle.")
 
 
@@ -331,7 +327,7 @@ class FilterForest:
         for t, nodes in enumerate(self.leaves(features)):
             index = self.arrays["leaf_index"][t][nodes]
             if np.any(index < 0):
-                raise PresetError("A pixel reached a leaf without a filter.")
+                raise ValueError("A pixel reached a leaf without a filter.")
             filters += self.arrays["filters"][index]
             bias += self.arrays["bias"][index]
         out = np.einsum("ij,ij->i", filters, patches) + bias
@@ -357,45 +353,13 @@ class FilterForest:
                              f"{x.shape}.")
         return np.stack([self.denoise_frame(f[..., 0]) for f in x])[..., None]
 
-    def save(self, directory, metadata=None):
-        """Writes config.json, forest.npz (no pickle) and metadata.json."""
+    def save(self, directory):
+        """Writes config.json and forest.npz (no pickle) into directory."""
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(directory / FOREST_FILE, **self.arrays)
-        write_preset_files(directory, self.config, metadata)
-
-
-def load(preset_dir):
-    """The fitted `FilterForest` of a preset folder (callable as denoise(x)).
-
-    Raises:
-        PresetError: naming the file when config.json or forest.npz is
-            missing, unreadable or inconsistent.
-    """
-    directory = pathlib.Path(preset_dir)
-    config_path, forest_path = directory / CONFIG_FILE, directory / FOREST_FILE
-    for path in (config_path, forest_path):
-        if not path.is_file():
-            raise PresetError(f"Filter Forest preset file missing: {path}")
-    try:
-        config = json.loads(config_path.read_text())
-        int(config["patch_size"]), int(config["feature_size"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
-            ValueError) as error:
-        raise PresetError(f"Filter Forest preset config {config_path} is "
-                          f"unusable: {error!r}") from error
-    try:
-        with np.load(forest_path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in ARRAY_KEYS}
-    except (OSError, ValueError, KeyError, EOFError,
-            zipfile.BadZipFile) as error:
-        raise PresetError(f"Filter Forest arrays {forest_path} are "
-                          f"unreadable: {error!r}") from error
-    try:
-        return FilterForest(config, arrays)
-    except (ValueError, IndexError) as error:
-        raise PresetError(f"Filter Forest preset {forest_path} is "
-                          f"inconsistent: {error}") from error
+        (directory / CONFIG_FILE).write_text(
+            json.dumps(self.config, indent=2, sort_keys=True) + "\n")
 
 
 # === Fitting ===
@@ -526,8 +490,9 @@ def sample_training_pixels(frames, config, count):
     Returns:
         (patches (count, P*P) float32, targets (count,) float32).
     """
-    from spen_keras.denoising import (KinectNoiseModel, make_noisy_input,
-                                      noise_seed)
+    from spen_keras.denoising.denoising_pipeline import (make_noisy_input,
+                                                         noise_seed)
+    from spen_keras.denoising.kinect_noise import KinectNoiseModel
 
     noise = KinectNoiseModel()
     seed, patch_size = config["seed"], config["patch_size"]
@@ -553,73 +518,36 @@ def sample_training_pixels(frames, config, count):
     return patches[order], targets[order]
 
 
-def fit(output_dir, backup_dir=None, steps=None, verbose=1, command=None,
-        **overrides):
-    """Fits the forest on the training frames, evaluates, writes the preset.
+def load_forest(directory):
+    """The fitted `FilterForest` stored in a folder (config.json, forest.npz).
 
-    Args:
-        output_dir: the preset folder to write.
-        backup_dir: unused (a fit takes minutes and has no resumable state).
-        steps: number of trees (default `DEFAULT_CONFIG["n_trees"]`).
-        verbose: print progress.
-        command: the command line to record in the metadata.
-        **overrides: other `DEFAULT_CONFIG` keys (e.g. smaller
-            `tree_pixels` / `filter_pixels` for a smoke test).
-
-    Returns:
-        The metadata dict written beside the forest.
+    Raises:
+        FileNotFoundError: naming a missing file.
+        ValueError: naming the file when it is unreadable or inconsistent.
     """
-    from spen_keras.denoising import load_frames
-    from spen_keras.zoo.preset_training import (preset_metadata,
-                                                test_frame_psnr)
+    import zipfile
 
-    unknown = set(overrides) - set(DEFAULT_CONFIG)
-    if unknown:
-        raise ValueError(f"Unknown Filter Forest settings {sorted(unknown)}.")
-    config = {**DEFAULT_CONFIG, **overrides}
-    if steps is not None:
-        config["n_trees"] = int(steps)
-    started = time.perf_counter()
-    patches, targets = sample_training_pixels(
-        load_frames("train"), config, config["filter_pixels"])
-    forest, _ = fit_forest(patches, targets, config,
-                           tree_rows=config["tree_pixels"], verbose=verbose)
-    wall = time.perf_counter() - started
-    del patches, targets
-    timing = []
-
-    def timed(x):
-        begin = time.perf_counter()
-        out = forest(x)
-        timing.append((time.perf_counter() - begin) / len(x))
-        return out
-
-    ours, noisy = test_frame_psnr(timed)
-    metadata = preset_metadata(
-        FILTER_FOREST_PRESETS["filter_forest"], ours, noisy, wall,
-        command or "spen-keras train --preset filter_forest",
-        seed=config["seed"], steps=config["n_trees"],
-        seconds_per_frame=round(timing[0], 2),
-        n_leaves=int(len(forest.arrays["filters"])),
-        training_data=(
-            "embedded 7-Scenes stairs train frames (seq 2, 3), "
-            f"{config['noise_realizations']} KinectNoiseModel() draws per "
-            f"frame, {config['filter_pixels']} valid pixels "
-            f"({config['tree_pixels']} for the tree splits)"))
-    forest.save(output_dir, metadata)
-    if verbose:
-        size = (pathlib.Path(output_dir) / FOREST_FILE).stat().st_size
-        print(f"[filter_forest] {ours:.2f} dB (noisy {noisy:.2f} dB); fit "
-              f"{wall:.0f} s; {timing[0]:.2f} s per frame; {FOREST_FILE} "
-              f"{size / 1e6:.2f} MB")
-    return metadata
-
-
-FILTER_FOREST_PRESETS = {
-    "filter_forest": BaselinePreset(
-        name="filter_forest", row="FilterForest", paper_psnr=35.63,
-        description=("Filter Forest (Fanello et al. 2014): extra-trees on "
-                     "7x7 patch differences pick a ridge-fitted 11x11 linear "
-                     "filter per leaf"),
-        fit=fit, load=load, steps=DEFAULT_CONFIG["n_trees"]),
-}
+    directory = pathlib.Path(directory)
+    config_path, forest_path = directory / CONFIG_FILE, directory / FOREST_FILE
+    for path in (config_path, forest_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"Filter Forest file missing: {path}")
+    try:
+        config = json.loads(config_path.read_text())
+        int(config["patch_size"]), int(config["feature_size"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
+            ValueError) as error:
+        raise ValueError(f"Filter Forest config {config_path} is unusable: "
+                         f"{error!r}") from error
+    try:
+        with np.load(forest_path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ARRAY_KEYS}
+    except (OSError, ValueError, KeyError, EOFError,
+            zipfile.BadZipFile) as error:
+        raise ValueError(f"Filter Forest arrays {forest_path} are "
+                         f"unreadable: {error!r}") from error
+    try:
+        return FilterForest(config, arrays)
+    except (ValueError, IndexError) as error:
+        raise ValueError(f"Filter Forest {forest_path} is inconsistent: "
+                         f"{error}") from error

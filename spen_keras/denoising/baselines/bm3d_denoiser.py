@@ -3,9 +3,10 @@
 BM3D is run through the maintained `bm3d` package from PyPI (Tampere
 University's reference implementation), one frame at a time, on normalised
 depth (millimetres / 5000) whose holes are already filled as for the SPEN rows
-(the pipeline's `x` is hole-free, `fill_invalid`). Nothing is trained: `fit`
-only evaluates on the embedded test frames and writes `config.json` and
-`metadata.json`; `load` rebuilds the denoiser from `config.json`.
+(the pipeline's `x` is hole-free, `fill_invalid`). Nothing is trained: a
+BM3D preset is its `config.json` (`preset_config`), and `make_denoiser`
+rebuilds the denoiser from it (the preset plumbing is in
+`spen_keras.denoising.baseline_kinds`).
 
 Noise level, two presets:
 
@@ -47,16 +48,11 @@ bm4d 4.2.5 with a scalar sigma (a shape mismatch in its residual step).
 Profile and stage are in config.json.
 """
 
-import json
-import pathlib
-import time
+from importlib import metadata
 
 import numpy as np
 
-from spen_keras.denoising import KinectNoiseModel
-from spen_keras.zoo.baseline_preset import BaselinePreset
-from spen_keras.zoo.preset_io import CONFIG_FILE, PresetError
-from spen_keras.zoo.preset_io import write_preset_files
+from spen_keras.denoising.kinect_noise import KinectNoiseModel
 
 SIGMA_MODES = ("noise_model", "estimated")
 STAGES = ("hard_thresholding", "all_stages")
@@ -124,7 +120,7 @@ def bm3d_frame(frame, sigma, profile=DEFAULT_PROFILE, stage=DEFAULT_STAGE):
 
 
 def check_config(config, source="config"):
-    """Validates a BM3D preset config; raises PresetError naming `source`."""
+    """Validates a BM3D config; raises ValueError naming `source`."""
     problems = []
     if config.get("sigma_mode") not in SIGMA_MODES:
         problems.append(f"sigma_mode must be one of {SIGMA_MODES}, got "
@@ -136,7 +132,7 @@ def check_config(config, source="config"):
         problems.append(f"stage must be one of {STAGES}, got "
                         f"{config.get('stage')!r}")
     if problems:
-        raise PresetError(f"Bad BM3D preset config {source}: "
+        raise ValueError(f"Bad BM3D config {source}: "
                           + "; ".join(problems) + ".")
     return config
 
@@ -172,86 +168,13 @@ def preset_config(sigma_mode, profile=DEFAULT_PROFILE, stage=DEFAULT_STAGE):
         "profile": profile,
         "stage": stage,
         "noise_model": KinectNoiseModel().get_config(),
-        "library": f"bm3d {_version('bm3d')}",
+        "library": f"bm3d {bm3d_version()}",
     })
 
 
-def _version(package):
-    from importlib import metadata
-
+def bm3d_version():
+    """The installed `bm3d` package's version, for the preset config."""
     try:
-        return metadata.version(package)
+        return metadata.version("bm3d")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def load(preset_dir):
-    """The `denoise(x)` of a BM3D preset folder (reads config.json only)."""
-    path = pathlib.Path(preset_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise PresetError(f"BM3D preset config missing: {path}")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PresetError(f"BM3D preset config {path} is not valid JSON: "
-                          f"{error}") from error
-    if not isinstance(config, dict):
-        raise PresetError(f"BM3D preset config {path} is not a JSON object.")
-    check_config(config, source=str(path))
-    return make_denoiser(config)
-
-
-def _fitter(name, sigma_mode):
-    def fit(output_dir, backup_dir=None, steps=None, verbose=1,
-            command=None, profile=DEFAULT_PROFILE, stage=DEFAULT_STAGE):
-        """Evaluates BM3D on the test frames and writes the preset folder.
-
-        Nothing is trained, so `backup_dir` and `steps` are ignored;
-        `command` is recorded in the metadata.
-        """
-        from spen_keras.zoo.preset_training import (preset_metadata,
-                                                    test_frame_psnr)
-
-        config = preset_config(sigma_mode, profile, stage)
-        denoise = make_denoiser(config)
-        frames = []
-
-        def timed(x):
-            started = time.perf_counter()
-            out = denoise(x)
-            frames.append((time.perf_counter() - started, len(x)))
-            return out
-
-        started = time.perf_counter()
-        ours, noisy = test_frame_psnr(timed)
-        wall = time.perf_counter() - started
-        seconds, count = frames[0]
-        metadata = preset_metadata(
-            BM3D_PRESETS[name], ours, noisy, wall,
-            command or f"spen-keras train --preset {name}",
-            sigma_mode=sigma_mode, profile=profile, stage=stage,
-            seconds_per_frame=round(seconds / count, 2), steps=None,
-            training_data="none (BM3D is not trained)")
-        write_preset_files(output_dir, config, metadata)
-        if verbose:
-            print(f"[{name}] {ours:.2f} dB (noisy {noisy:.2f} dB), "
-                  f"{seconds / count:.1f} s per frame")
-        return metadata
-
-    return fit
-
-
-BM3D_PRESETS = {
-    "bm3d": BaselinePreset(
-        name="bm3d", row="BM3D", paper_psnr=35.46,
-        description=("BM3D (bm3d package, profile lc, hard thresholding), "
-                     "sigma = RMS of the Kinect noise model at the noisy "
-                     "depths"),
-        fit=_fitter("bm3d", "noise_model"), load=load, steps=None),
-    "bm3d_estimated": BaselinePreset(
-        name="bm3d_estimated", row="BM3D (sigma estimated)", paper_psnr=None,
-        description=("BM3D (bm3d package, profile lc, hard thresholding), "
-                     "sigma estimated per frame by wavelet MAD "
-                     "(skimage estimate_sigma)"),
-        fit=_fitter("bm3d_estimated", "estimated"), load=load, steps=None),
-}

@@ -21,7 +21,7 @@ from keras import ops
 def masked_squared_error_sums(y_true, y_pred):
     """Sums squared errors and counts valid pixels (`y_true > 0`) per example.
 
-    Shared by `masked_mean_squared_error` and `spen_keras.metrics.psnr`.
+    Shared by `masked_mean_squared_error` and `spen_keras.denoising.psnr.psnr`.
 
     Args:
         y_true: target tensor of shape `(batch, ...)`; values <= 0 are invalid.

@@ -1,4 +1,4 @@
-"""Evaluation data for `zoo reproduce table1 --data-dir DIR`.
+"""Evaluation data for `spen-keras zoo reproduce table1 --data-dir DIR`.
 
 DIR is either a ProximalNet-style folder (with `val.lst` listing int16
 noisy/clean pairs: the paper's exact protocol) or a 7-Scenes folder holding
@@ -12,12 +12,10 @@ import tempfile
 
 import numpy as np
 
-from spen_keras.denoising import (
-    fill_invalid,
-    make_evaluation_arrays,
-    normalize_depth,
-    valid_mask,
-)
+from spen_keras.denoising.denoising_pipeline import make_evaluation_arrays
+from spen_keras.denoising.depth_normalization import fill_invalid
+from spen_keras.denoising.depth_normalization import normalize_depth
+from spen_keras.denoising.depth_normalization import valid_mask
 
 
 def _build(config, data_dir):

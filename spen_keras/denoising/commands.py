@@ -1,0 +1,45 @@
+"""The denoising family's `spen-keras` commands: `denoise` and `demo`."""
+
+from spen_keras.family import FamilyCommand
+
+
+def _configure_denoise(parser):
+    parser.add_argument("input", help="a 16-bit depth PNG (millimetres)")
+    parser.add_argument("output", help="the denoised 16-bit PNG to write")
+    parser.add_argument("--preset", default="dp_3",
+                        help="a denoising preset name or a preset folder "
+                             "path (default dp_3)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output file")
+
+
+def _run_denoise(args):
+    from spen_keras.denoising.denoise import denoise_file
+
+    valid = denoise_file(args.input, args.output, preset=args.preset,
+                         overwrite=args.force)
+    print(f"Denoised {args.input} -> {args.output} with preset "
+          f"{args.preset} ({valid} valid pixels).")
+
+
+def _configure_demo(parser):
+    parser.add_argument("--steps", type=int, default=150,
+                        help="training steps (default 150)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_demo(args):
+    from spen_keras.denoising.demo import run_demo
+
+    return run_demo(steps=args.steps, batch_size=args.batch_size,
+                    seed=args.seed)
+
+
+COMMANDS = [
+    FamilyCommand("denoise", "denoise a 16-bit depth PNG with a preset",
+                  _configure_denoise, _run_denoise),
+    FamilyCommand("demo", "train the DP-3 preset's model briefly on the "
+                          "embedded 7-Scenes frames and print PSNR "
+                          "before/after", _configure_demo, _run_demo),
+]

@@ -1,0 +1,128 @@
+"""Depth denoising as a training task: crops, masked MSE, PSNR on frames.
+
+`DENOISING_TASK` is what the task-neutral trainer
+(`spen_keras.preset_training`) needs from this family: random 96x128 crops
+of the embedded 7-Scenes training frames with seeded Kinect-like noise, the
+masked MSE, the PSNR metric, and evaluation on the whole embedded test
+frames. `predict_frames` / `evaluate_denoiser` run any denoiser (a Keras
+model or a numpy callable) frame by frame.
+"""
+
+import time
+
+import numpy as np
+
+from spen_keras.denoising.denoising_pipeline import make_evaluation_arrays
+from spen_keras.denoising.denoising_pipeline import make_training_dataset
+from spen_keras.denoising.masked_loss import MaskedMeanSquaredError
+from spen_keras.denoising.psnr import PSNR, psnr
+from spen_keras.denoising.seven_scenes_frames import load_frames
+from spen_keras.preset_training import TrainingTask
+
+CROP_SIZE = (96, 128)
+INPUT_SHAPE = (None, None, None, 1)
+EVALUATION = ("embedded 7-Scenes stairs test frames (seq 1, 4; frames 0-2), "
+              "whole 480x640, KinectNoiseModel() seed 1234")
+TRAINING_DATA = ("embedded 7-Scenes stairs train frames (seq 2, 3), "
+                 f"random {CROP_SIZE[0]}x{CROP_SIZE[1]} crops + flips")
+NOISY_INPUT = "noisy input"
+
+
+def is_keras_model(model):
+    import keras
+
+    return isinstance(model, keras.Model)
+
+
+def predict_frames(model, x, with_iterates=False):
+    """Runs a denoiser on each frame of x (Keras models in graph mode).
+
+    Args:
+        model: a Keras model mapping (1, H, W, 1) to (1, H, W, 1), or a
+            callable mapping (n, H, W, 1) float32 arrays to arrays.
+        x: noisy, hole-filled frames (n, H, W, 1).
+        with_iterates: return every iterate (SPENs only).
+
+    Returns:
+        (outputs, seconds): the stacked predictions (n, H, W, 1), or with
+        `with_iterates` the list of per-frame iterates (T, 1, H, W, 1).
+    """
+    if not is_keras_model(model):
+        started = time.perf_counter()
+        outputs = np.asarray(model(np.asarray(x, np.float32)), np.float32)
+        return outputs, time.perf_counter() - started
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((1, None, None, x.shape[-1]), tf.float32)
+    if with_iterates:
+        forward = tf.function(model.predict_iterates, input_signature=[spec])
+    else:
+        forward = tf.function(lambda frame: model(frame), input_signature=[spec])
+    started = time.perf_counter()
+    outputs = [forward(tf.constant(x[i:i + 1])).numpy() for i in range(len(x))]
+    seconds = time.perf_counter() - started
+    if not with_iterates:
+        outputs = np.concatenate(outputs)
+    return outputs, seconds
+
+
+def evaluate_denoiser(model, x, y, with_iterates=False):
+    """PSNR of a denoiser on whole frames, one frame at a time.
+
+    Args:
+        model: a Keras denoiser or a numpy callable (see `predict_frames`).
+        x, y: noisy inputs and targets (n, H, W, 1), 0 marking invalid.
+        with_iterates: also return the mean PSNR of every iterate y_1..y_T
+            (from the same pass, so it costs nothing extra).
+
+    Returns:
+        (mean PSNR of y_T, seconds, predictions y_T, PSNR per iterate or None).
+    """
+    outputs, seconds = predict_frames(model, x, with_iterates)
+    if with_iterates:
+        predictions = np.concatenate([o[-1] for o in outputs])
+        curve = np.nanmean(
+            [[float(psnr(y[i:i + 1], iterate)[0]) for iterate in o]
+             for i, o in enumerate(outputs)], axis=0)
+    else:
+        predictions, curve = outputs, None
+    return float(np.nanmean(psnr(y, predictions))), seconds, predictions, curve
+
+
+def evaluation_arrays():
+    """(x, y) of the embedded test frames: what trained presets report."""
+    return make_evaluation_arrays(load_frames("test"))
+
+
+def evaluate_on_test_frames(model):
+    """The metadata's evaluation record of a denoiser on the embedded test
+    frames: our PSNR, the noisy input's, and what was evaluated."""
+    x_test, y_test = evaluation_arrays()
+    ours = evaluate_denoiser(model, x_test, y_test)[0]
+    noisy = float(np.nanmean(psnr(y_test, x_test)))
+    return {"our_value": round(ours, 3),
+            "reference_values": {NOISY_INPUT: round(noisy, 3)},
+            "evaluation": EVALUATION}
+
+
+class DenoisingTask(TrainingTask):
+    """Training and evaluation of the depth-denoising Keras presets."""
+
+    input_shape = INPUT_SHAPE
+    training_data = TRAINING_DATA
+
+    def training_dataset(self, batch_size, seed):
+        return make_training_dataset(load_frames("train"), crop_size=CROP_SIZE,
+                                     batch_size=batch_size, seed=seed)
+
+    def loss(self):
+        return MaskedMeanSquaredError()
+
+    def metrics(self):
+        return [PSNR()]
+
+    def evaluate(self, model):
+        return evaluate_on_test_frames(model)
+
+
+DENOISING_TASK = DenoisingTask()

@@ -1,0 +1,98 @@
+"""Task families: how a task plugs its presets and tables into the library.
+
+A family is a package (e.g. `spen_keras.denoising`) that, when imported,
+makes one call::
+
+    register_family("denoising", presets=[...PresetSpec...], tables=[...],
+                    commands=[...FamilyCommand...], user_errors=(...))
+
+and is named once in setup.cfg under the `spen_keras.families` entry-point
+group, so that `import spen_keras` imports it (`load_families`) and its
+presets resolve by name everywhere (`SPEN.from_preset`, the CLI, the zoo).
+A family installed by another distribution joins the same way.
+"""
+
+import dataclasses
+from importlib import import_module
+from importlib import metadata
+from typing import Callable
+
+from spen_keras import presets
+from spen_keras import tables
+
+ENTRY_POINT_GROUP = "spen_keras.families"
+_FAMILIES = {}
+_COMMANDS = {}
+_USER_ERRORS = []
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyCommand:
+    """A `spen-keras` sub-command contributed by a family.
+
+    Attributes:
+        name: the sub-command ("denoise").
+        help: one line for `spen-keras --help`.
+        configure: `configure(parser)` adds the command's arguments.
+        run: `run(args)` does the work (returns anything).
+    """
+
+    name: str
+    help: str
+    configure: Callable
+    run: Callable
+
+
+def register_family(name, presets=(), tables=(), commands=(),  # noqa: F811
+                    user_errors=()):
+    """Registers a family's preset specs, tables and CLI commands.
+
+    Args:
+        name: the family's name ("denoising").
+        presets: its `PresetSpec`s, in table order.
+        tables: its `TableDescription`s.
+        commands: its `FamilyCommand`s.
+        user_errors: exception types that mean bad user input; the CLI
+            prints them as one line and exits with status 2.
+    """
+    _register_presets(presets)
+    for table in tables:
+        _register_table(table)
+    for command in commands:
+        if command.name in _COMMANDS:
+            raise ValueError(f"Command {command.name!r} is already "
+                             "registered.")
+        _COMMANDS[command.name] = command
+    _USER_ERRORS.extend(user_errors)
+    _FAMILIES[name] = {"presets": [s.name for s in presets],
+                       "tables": [t.name for t in tables],
+                       "commands": [c.name for c in commands]}
+
+
+def list_commands():
+    return dict(_COMMANDS)
+
+
+def user_errors():
+    return tuple(_USER_ERRORS)
+
+
+_register_presets = presets.register_presets
+_register_table = tables.register_table
+
+
+def list_families():
+    return dict(_FAMILIES)
+
+
+def load_families():
+    """Imports every family named in the `spen_keras.families` entry points.
+
+    Returns:
+        The names of the families' modules, in entry-point order.
+    """
+    modules = []
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        import_module(entry.value)
+        modules.append(entry.value)
+    return modules

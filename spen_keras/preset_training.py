@@ -1,0 +1,214 @@
+"""Training a Keras preset from its spec: task-neutral.
+
+`train_keras_preset` builds the spec's model (`KerasRecipe.build`), trains it
+with `model.fit` on the family's data (`recipe.task`, a `TrainingTask`), and
+saves it as a user preset with metadata. Progress is backed up every epoch
+(`keras.callbacks.BackupAndRestore`), so an interrupted run resumes from its
+last epoch when started again with the same backup folder; `TerminateOnNaN`
+stops a diverging run, which then raises instead of writing its weights.
+The output folder is checked before training starts, so a run is never lost
+to an unwritable destination at the end.
+"""
+
+import dataclasses
+import datetime
+import os
+import platform
+import time
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+
+from spen_keras import presets
+
+STEPS_PER_EPOCH = 25
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training met NaN/Inf; the preset was not written."""
+
+
+class TrainingTask:
+    """What a family supplies to train and evaluate its Keras presets.
+
+    Attributes:
+        input_shape: the build shape of the models, None on free axes.
+        training_data: one line describing the training data (metadata).
+
+    Methods:
+        training_dataset(batch_size, seed): an endless `tf.data.Dataset` of
+            (x, y) batches.
+        loss(), metrics(): the compiled loss and metrics.
+        evaluate(model): a dict with "our_value" (the table's metric on
+            the family's default evaluation data), "reference_values" (e.g.
+            {"noisy input": 29.03}) and "evaluation" (a description).
+    """
+
+    input_shape = None
+    training_data = ""
+
+    def training_dataset(self, batch_size, seed):
+        raise NotImplementedError
+
+    def loss(self):
+        raise NotImplementedError
+
+    def metrics(self):
+        return []
+
+    def evaluate(self, model):
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasRecipe:
+    """How to build and train a Keras preset.
+
+    Attributes:
+        build: returns the untrained model.
+        task: the family's `TrainingTask`.
+        steps: training steps.
+        batch_size: examples per step.
+        learning_rate: Adam's initial rate (cosine-decayed to 5% of it).
+        warm_start: preset whose trained weights initialise this one.
+        seed: seed of weights and data.
+    """
+
+    build: Callable[[], keras.Model]
+    task: TrainingTask
+    steps: int
+    batch_size: int = 8
+    learning_rate: float = 1e-2
+    warm_start: Optional[str] = None
+    seed: int = 0
+
+
+def machine_description():
+    """CPU model, core count and library versions, for metadata."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    return (f"{cpu}, {os.cpu_count()} cores, TensorFlow {tf.__version__}, "
+            f"Keras {keras.__version__}")
+
+
+def preset_metadata(spec, evaluation, wall_time_s, command, **training):
+    """The metadata.json of a trained preset, whatever its kind.
+
+    Args:
+        spec: the preset's `PresetSpec`.
+        evaluation: "our_value", "reference_values", "evaluation" as
+            returned by the family's evaluation.
+        wall_time_s: training/fitting time.
+        command: the command line that produced the preset.
+        **training: seed, steps and other training facts.
+    """
+    metadata = {
+        "name": spec.name,
+        "family": spec.family,
+        "kind": spec.kind,
+        "table": spec.table,
+        "row": spec.row,
+        "metric": spec.metric,
+        "description": spec.description,
+        "command": command,
+        "wall_time_s": round(wall_time_s, 1),
+        "machine": machine_description(),
+        "trained_on": datetime.date.today().isoformat(),
+    }
+    metadata.update(evaluation)
+    metadata.update(training)
+    return metadata
+
+
+def epochs_for(steps, cap=STEPS_PER_EPOCH):
+    """(steps_per_epoch, epochs) whose product is exactly `steps`, with
+    epochs (backup intervals) of at most `cap` steps."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}.")
+    per_epoch = max(d for d in range(1, min(cap, steps) + 1) if steps % d == 0)
+    return per_epoch, steps // per_epoch
+
+
+def build_for_training(spec, presets_root=None):
+    """The untrained model of a spec, warm-started where the spec says."""
+    recipe = spec.recipe
+    keras.utils.set_random_seed(recipe.seed)
+    model = recipe.build()
+    model.build(recipe.task.input_shape)
+    if recipe.warm_start:
+        source = presets.load_preset(
+            recipe.warm_start if presets_root is None
+            else os.path.join(presets_root, recipe.warm_start))
+        if hasattr(model, "energy") and hasattr(source, "energy"):
+            model.energy.set_weights(source.energy.get_weights())
+        else:
+            model.set_weights(source.get_weights())
+    return model
+
+
+def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
+                       presets_root=None, verbose=1,
+                       steps_per_epoch=STEPS_PER_EPOCH, callbacks=(),
+                       overwrite=False):
+    """Trains `spec`, evaluates it and saves it as a preset in output_dir.
+
+    Args:
+        spec: a `PresetSpec` whose recipe is a `KerasRecipe`.
+        output_dir: the preset folder to write (never a shipped one).
+        backup_dir: where BackupAndRestore keeps the resumable state.
+        steps: override of `recipe.steps`; exactly this many are run.
+        command: the command line to record in the metadata.
+        presets_root: folder holding the warm-start preset (default: the
+            shipped presets).
+        verbose: Keras fit verbosity.
+        steps_per_epoch: at most this many steps between two backups.
+        callbacks: extra Keras callbacks.
+        overwrite: replace an existing preset folder.
+
+    Returns:
+        The metadata dict written beside the weights.
+    """
+    recipe = spec.recipe
+    presets.check_writable_preset_dir(output_dir, overwrite)
+    steps = steps or recipe.steps
+    per_epoch, epochs = epochs_for(steps, steps_per_epoch)
+    model = build_for_training(spec, presets_root)
+    # Cosine decay: large steps early, and late updates too small to undo
+    # the result (a constant rate let a DeepPrior run jump out of its basin).
+    schedule = keras.optimizers.schedules.CosineDecay(
+        recipe.learning_rate, decay_steps=steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=recipe.task.loss(), metrics=recipe.task.metrics())
+    dataset = recipe.task.training_dataset(recipe.batch_size, recipe.seed)
+    started = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
+              shuffle=False, verbose=verbose,
+              callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir)),
+                         keras.callbacks.TerminateOnNaN(), *callbacks])
+    wall = time.perf_counter() - started
+    if model.stop_training or not all(
+            np.isfinite(keras.ops.convert_to_numpy(w)).all()
+            for w in model.weights):
+        raise TrainingDivergedError(
+            f"Training {spec.name} met NaN/Inf and stopped; the preset was not "
+            f"written. The last good epoch is backed up in {backup_dir}.")
+    metadata = preset_metadata(
+        spec, recipe.task.evaluate(model), wall,
+        command or f"spen-keras train --preset {spec.name}",
+        seed=recipe.seed, steps=per_epoch * epochs,
+        batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
+        learning_rate_schedule="cosine decay to 5% over the run",
+        warm_start=recipe.warm_start, training_data=recipe.task.training_data)
+    presets.save_to_preset(model, output_dir, metadata, overwrite=overwrite,
+                           input_shape=recipe.task.input_shape)
+    return metadata

@@ -1,0 +1,115 @@
+"""Tables as data: what `spen-keras zoo reproduce TABLE` needs to know.
+
+A family describes each paper table it reproduces with a `TableDescription`
+and registers it (`register_table`); the zoo's one generic reproduce command
+is driven by it. A row is a registered preset (its label and paper value
+live in its `PresetSpec`, once); the claims of the paper are small
+predicates over the measured rows; evaluation data, the per-row evaluation
+and the figures are functions of the family.
+"""
+
+import dataclasses
+from typing import Callable, Optional, Sequence
+
+_TABLES = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class RowResult:
+    """One measured row.
+
+    Attributes:
+        value: the table's metric.
+        seconds: evaluation time.
+        extras: family-specific results used by its figures (e.g. the
+            predictions, a curve per iteration); not written to JSON.
+        curve: optional metric per unrolled iteration (written to JSON).
+    """
+
+    value: float
+    seconds: float
+    extras: dict = dataclasses.field(default_factory=dict)
+    curve: Optional[Sequence[float]] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationData:
+    """Evaluation data of a table.
+
+    Attributes:
+        arrays: family-defined (e.g. (x, y)).
+        label: description for the header ("embedded 7-Scenes stairs test").
+        size: number of evaluation examples (n in the header).
+        reference_values: metric of trivial predictors, e.g.
+            {"noisy input": 29.03}; available to claims and headers.
+    """
+
+    arrays: object
+    label: str
+    size: int
+    reference_values: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A qualitative claim of the paper, checked on the measured rows.
+
+    `check(measured, specs, data)` returns None when the rows it needs were
+    not measured, else `(statement, holds)`; `measured` maps preset names to
+    values, `specs` maps them to their `PresetSpec`s.
+    """
+
+    check: Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class TableDescription:
+    """One paper table.
+
+    Attributes:
+        name: the CLI's name ("table1").
+        family: the registering family.
+        title: the header's start ("Table 1, depth denoising").
+        metric: the metric's name as printed ("PSNR").
+        unit: its unit ("dB").
+        rows: preset names in the paper's order (then rows beyond it).
+        evaluation_data: `evaluation_data(data_dir=None, max_examples=None)`
+            -> `EvaluationData` (data_dir None: the embedded data).
+        evaluate: `evaluate(model, spec, data)` -> `RowResult`.
+        claims: the paper's claims.
+        figures: `figures(output_dir, data, results)` -> written paths.
+        header: `header(data)` -> first line of the printed table.
+        retrain_minutes: rough time of `--retrain` on 2 CPU cores.
+    """
+
+    name: str
+    family: str
+    title: str
+    metric: str
+    unit: str
+    rows: tuple
+    evaluation_data: Callable
+    evaluate: Callable
+    claims: tuple = ()
+    figures: Optional[Callable] = None
+    header: Optional[Callable] = None
+    retrain_minutes: Optional[int] = None
+
+
+def register_table(table):
+    if not isinstance(table, TableDescription):
+        raise TypeError(f"Expected TableDescription, got "
+                        f"{type(table).__name__}.")
+    _TABLES[table.name] = table
+    return table
+
+
+def list_tables():
+    return list(_TABLES)
+
+
+def get_table(name):
+    if name not in _TABLES:
+        raise KeyError(f"Unknown table {name!r}; known tables: "
+                       f"{list_tables()}.")
+    return _TABLES[name]

@@ -1,0 +1,121 @@
+"""`spen-keras zoo reproduce TABLE`: any registered table beside the paper.
+
+Driven entirely by the table's `TableDescription` (registered by its
+family): every row is evaluated on the same data by the family's `evaluate`,
+from the shipped pretrained presets (or from retrained copies with
+`retrain=True`). Writes TABLE.md (the printed table with the paper's claims
+checked), TABLE.json and the family's figures into the output folder.
+"""
+
+import json
+import pathlib
+
+from spen_keras import presets
+from spen_keras.tables import get_table
+
+
+def _retrain(table, specs, retrained_root, output_dir, log):
+    # Rows that warm-start from another row train after it.
+    for name in sorted(table.rows, key=lambda n: bool(specs[n].warm_start)):
+        spec = specs[name]
+        log(f"[{name}] retraining ...")
+        presets.train_preset(
+            spec, retrained_root / name, output_dir / "backup" / name,
+            command=f"spen-keras zoo reproduce {table.name} --retrain",
+            presets_root=str(retrained_root), overwrite=True)
+
+
+def format_table(table, specs, data, results, claims):
+    """The Markdown table: header, one line per row, the claims."""
+    header = (table.header(data) if table.header else
+              f"{table.title} ({table.metric}, {table.unit}) on {data.label} "
+              f"(n = {data.size})")
+    metric = table.metric
+    lines = [header, "",
+             f"| row | paper {metric} | our {metric} | seconds |",
+             "|---|---|---|---|"]
+    for name in table.rows:
+        spec = specs[name]
+        paper = "-" if spec.paper_value is None else f"{spec.paper_value:.2f}"
+        if name in results:
+            result = results[name]
+            lines.append(f"| {spec.row} | {paper} | {result.value:.2f} | "
+                         f"{result.seconds:.1f} |")
+        else:
+            lines.append(f"| {spec.row} | {paper} | not measured | - |")
+    lines.append("")
+    for statement, holds in claims:
+        lines.append(f"- {'agrees' if holds else 'DISAGREES'}: {statement}")
+    return "\n".join(lines)
+
+
+def check_claims(table, specs, data, measured):
+    """(statement, holds) of every claim whose rows were measured."""
+    checked = [claim.check(measured, specs, data) for claim in table.claims]
+    return [c for c in checked if c is not None]
+
+
+def reproduce_table(name, output_dir, retrain=False, data_dir=None,
+                    max_examples=60, data=None, log=print):
+    """Evaluates every row of a registered table; returns the Markdown table.
+
+    Args:
+        name: a registered table ("table1").
+        output_dir: where NAME.md, NAME.json and the figures go.
+        retrain: retrain every row into output_dir/presets first (replacing
+            an earlier retrain's presets there).
+        data_dir: evaluate on a full data folder instead of the embedded
+            data (the family's `evaluation_data` says what it accepts).
+        max_examples: with data_dir, evaluate at most this many examples.
+        data: an `EvaluationData` to use as is (e.g. a small crop in tests).
+        log: where progress lines go.
+    """
+    table = get_table(name)
+    specs = {row: presets.get_spec(row) for row in table.rows}
+    output_dir = pathlib.Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        data = table.evaluation_data(data_dir, max_examples)
+    retrained_root = output_dir / "presets"
+    if retrain:
+        _retrain(table, specs, retrained_root, output_dir, log)
+    results, skipped = {}, {}
+    for row in table.rows:
+        source = retrained_root / row if retrain else row
+        try:
+            model = presets.load_preset(source)
+        except presets.PresetError as error:
+            skipped[row] = str(error)
+            log(f"[{row}] skipped: {error}")
+            continue
+        results[row] = table.evaluate(model, specs[row], data)
+        log(f"[{row}] {results[row].value:.2f} {table.unit} in "
+            f"{results[row].seconds:.1f} s")
+
+    measured = {row: result.value for row, result in results.items()}
+    claims = check_claims(table, specs, data, measured)
+    text = format_table(table, specs, data, results, claims)
+    (output_dir / f"{name}.md").write_text(text + "\n")
+    record = {
+        "table": name, "title": table.title,
+        "metric": f"{table.metric} ({table.unit})",
+        "data": data.label, "n": data.size,
+        "reference_values": data.reference_values,
+        "rows": {row: {"label": specs[row].row,
+                       "paper": specs[row].paper_value,
+                       "ours": measured.get(row),
+                       "seconds": (results[row].seconds
+                                   if row in results else None),
+                       "per_iteration": (list(results[row].curve)
+                                         if row in results
+                                         and results[row].curve is not None
+                                         else None)}
+                 for row in table.rows},
+        "claims": [{"claim": statement, "holds": bool(holds)}
+                   for statement, holds in claims],
+        "skipped": skipped,
+    }
+    (output_dir / f"{name}.json").write_text(json.dumps(record, indent=2))
+    if table.figures is not None and results:
+        table.figures(output_dir, data, results)
+    return text
