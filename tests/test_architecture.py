@@ -52,7 +52,7 @@ def sources(folder, package):
 def violations(modules, forbidden):
     found = []
     for name, path in modules.items():
-        for imported in imports_of(path):
+        for imported in sorted(imports_of(path)):
             if any(imported == f or imported.startswith(f + ".")
                    for f in forbidden):
                 found.append(f"{name} imports {imported}")
