@@ -62,7 +62,7 @@ def run_zoo_reproduce(args):
           f"figures in {time.perf_counter() - started:.0f} s.")
 
 
-def run_train(args, argv):
+def run_train(args):
     from spen_keras import presets
 
     spec = presets.get_spec(args.preset)
@@ -76,7 +76,7 @@ def run_train(args, argv):
           + f" into {output}; resumable backup in {backup}.")
     metadata = presets.train_preset(
         spec, output, backup, steps=args.steps, overwrite=args.force,
-        command=" ".join(["spen-keras", *argv]))
+        command=" ".join(["spen-keras", *args.argv]))
     paper = "-" if spec.paper_value is None else spec.paper_value
     print(f"{spec.row}: {metadata['our_value']:.2f} ({spec.metric}, paper "
           f"{paper}); {metadata['wall_time_s']:.0f} s. Preset written to "
@@ -129,7 +129,7 @@ def build_parser():
                        help="override the preset's training steps")
     train.add_argument("--force", action="store_true",
                        help="replace an existing preset folder")
-    train.set_defaults(handler=lambda args: run_train(args, argv_of(args)))
+    train.set_defaults(handler=run_train)
 
     # The families' own commands (e.g. denoise, demo).
     for command in list_commands().values():
@@ -139,15 +139,11 @@ def build_parser():
     return parser
 
 
-def argv_of(args):
-    return args._argv  # pylint: disable=protected-access
-
-
 def main(argv=None):
     _quiet_tensorflow()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    args._argv = argv  # pylint: disable=protected-access
+    args.argv = argv  # recorded in the metadata of what it trains
     steps = getattr(args, "steps", None)
     if steps is not None and steps < 1:
         print("spen-keras: --steps must be >= 1", file=sys.stderr)

@@ -17,8 +17,8 @@ from importlib import import_module
 from importlib import metadata
 from typing import Callable
 
-from spen_keras import presets
-from spen_keras import tables
+from spen_keras.presets import register_presets
+from spen_keras.tables import register_table
 
 ENTRY_POINT_GROUP = "spen_keras.families"
 _FAMILIES = {}
@@ -43,7 +43,7 @@ class FamilyCommand:
     run: Callable
 
 
-def register_family(name, presets=(), tables=(), commands=(),  # noqa: F811
+def register_family(name, presets=(), tables=(), commands=(),
                     user_errors=()):
     """Registers a family's preset specs, tables and CLI commands.
 
@@ -55,9 +55,9 @@ def register_family(name, presets=(), tables=(), commands=(),  # noqa: F811
         user_errors: exception types that mean bad user input; the CLI
             prints them as one line and exits with status 2.
     """
-    _register_presets(presets)
+    register_presets(presets)
     for table in tables:
-        _register_table(table)
+        register_table(table)
     for command in commands:
         if command.name in _COMMANDS:
             raise ValueError(f"Command {command.name!r} is already "
@@ -75,10 +75,6 @@ def list_commands():
 
 def user_errors():
     return tuple(_USER_ERRORS)
-
-
-_register_presets = presets.register_presets
-_register_table = tables.register_table
 
 
 def list_families():

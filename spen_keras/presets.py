@@ -148,10 +148,6 @@ def register_shipped_root(directory):
         _SHIPPED_ROOTS.append(directory)
 
 
-def shipped_roots():
-    return list(_SHIPPED_ROOTS)
-
-
 def list_presets(table=None, family=None):
     """Names of the registered presets, in registration (table) order."""
     return [name for name, spec in _SPECS.items()

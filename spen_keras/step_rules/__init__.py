@@ -9,8 +9,6 @@ a `Parametrization` (which coordinates the state holds:
 five named rules are ready-made chains.
 """
 
-import keras
-
 from spen_keras.step_rules.box_projection import BoxProjection
 from spen_keras.step_rules.chained_step import ChainedStep
 from spen_keras.step_rules.direction import Direction
@@ -34,6 +32,7 @@ from spen_keras.step_rules.plain_direction import PlainDirection
 from spen_keras.step_rules.projected_gradient_step import ProjectedGradientStep
 from spen_keras.step_rules.projection import Projection
 from spen_keras.step_rules.simplex_projection import SimplexProjection
+from spen_keras.step_rules.step_component import resolve_component
 from spen_keras.step_rules.step_rule import StepRule
 
 STEP_RULES = {
@@ -62,23 +61,7 @@ def get_step_rule(identifier):
     Raises:
         ValueError: for an unknown name, listing the known ones.
     """
-    if isinstance(identifier, StepRule):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in STEP_RULES:
-            raise ValueError(
-                f"Unknown step rule {identifier!r}; known step rules: "
-                f"{sorted(STEP_RULES)}."
-            )
-        return STEP_RULES[identifier]()
-    if isinstance(identifier, dict):
-        rule = keras.saving.deserialize_keras_object(identifier)
-        if isinstance(rule, StepRule):
-            return rule
-    raise ValueError(
-        f"Cannot interpret {identifier!r} as a step rule; pass a StepRule, "
-        f"one of {sorted(STEP_RULES)} or a serialised step rule."
-    )
+    return resolve_component(identifier, "step rule", StepRule, STEP_RULES)
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from spen_keras.step_rules.parametrization import Parametrization
 from spen_keras.step_rules.plain_direction import PlainDirection
 from spen_keras.step_rules.projection import Projection
 from spen_keras.step_rules.simplex_projection import SimplexProjection
+from spen_keras.step_rules.step_component import resolve_component
 from spen_keras.step_rules.step_rule import StepRule
 
 #: Names accepted for each component, mapped to a default-built instance.
@@ -31,26 +32,6 @@ DIRECTIONS = {"plain": PlainDirection, "momentum": MomentumDirection}
 PROJECTIONS = {"none": NoProjection, "box": BoxProjection,
                "simplex": SimplexProjection}
 
-
-def _component(identifier, kind, base, names):
-    """An instance of `base` from an instance, a name or a serialised dict."""
-    if isinstance(identifier, base):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in names:
-            raise ValueError(
-                f"Unknown {kind} {identifier!r}; known {kind}s: "
-                f"{sorted(names)}."
-            )
-        return names[identifier]()
-    if isinstance(identifier, dict):
-        component = keras.saving.deserialize_keras_object(identifier)
-        if isinstance(component, base):
-            return component
-    raise ValueError(
-        f"Cannot interpret {identifier!r} as a {kind}; pass a "
-        f"{base.__name__}, one of {sorted(names)} or a serialised {kind}."
-    )
 
 
 def _check_combination(parametrization, projection):
@@ -125,12 +106,12 @@ class ChainedStep(StepRule):
                  projection="none"):
         if projection is None:
             projection = "none"
-        self.parametrization = _component(
+        self.parametrization = resolve_component(
             parametrization, "parametrization", Parametrization,
             PARAMETRIZATIONS)
-        self.direction = _component(direction, "direction", Direction,
+        self.direction = resolve_component(direction, "direction", Direction,
                                     DIRECTIONS)
-        self.projection = _component(projection, "projection", Projection,
+        self.projection = resolve_component(projection, "projection", Projection,
                                      PROJECTIONS)
         _check_combination(self.parametrization, self.projection)
 

@@ -1,4 +1,7 @@
-"""The base class of the pieces a `ChainedStep` is built from."""
+"""The base class of the pieces a `ChainedStep` is built from, and the
+resolver of names and configs shared by step rules and their pieces."""
+
+import keras
 
 
 class StepComponent:
@@ -29,3 +32,26 @@ class StepComponent:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{self.__class__.__name__}({args})"
+
+
+def resolve_component(identifier, kind, base, names):
+    """An instance of `base` from an instance, a name in `names` or a
+    serialised dict; a ValueError naming `kind` and the known names
+    otherwise. Step rules and their components resolve through it."""
+    if isinstance(identifier, base):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier not in names:
+            raise ValueError(
+                f"Unknown {kind} {identifier!r}; known {kind}s: "
+                f"{sorted(names)}."
+            )
+        return names[identifier]()
+    if isinstance(identifier, dict):
+        component = keras.saving.deserialize_keras_object(identifier)
+        if isinstance(component, base):
+            return component
+    raise ValueError(
+        f"Cannot interpret {identifier!r} as a {kind}; pass a "
+        f"{base.__name__}, one of {sorted(names)} or a serialised {kind}."
+    )
