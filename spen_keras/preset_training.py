@@ -2,25 +2,28 @@
 
 `train_keras_preset` builds the spec's model (`KerasRecipe.build`), trains it
 with `model.fit` on the family's data (`recipe.task`, a `TrainingTask`), and
-saves it as a user preset with metadata. Progress is backed up every epoch
-(`keras.callbacks.BackupAndRestore`), so an interrupted run resumes from its
-last epoch when started again with the same backup folder; `TerminateOnNaN`
-stops a diverging run, which then raises instead of writing its weights.
-The output folder is checked before training starts, so a run is never lost
-to an unwritable destination at the end.
+saves it as a user preset with metadata. The run locks its backup folder
+and checkpoints its full state every epoch (`spen_keras.resumable_training`),
+so an interrupted run resumes exactly (same weights as an uninterrupted run)
+when started again with the same backup folder; `TerminateOnNaN` stops a
+diverging run, which then raises instead of writing its weights. The output
+folder is checked (and probed for writing) before training starts, and the
+backup is deleted only after the preset has been written and verified.
 """
 
 import dataclasses
 import datetime
 import os
+import pathlib
 import platform
-import time
 from typing import Callable, Optional
 
 import keras
 import numpy as np
 
 from spen_keras import presets
+from spen_keras.resumable_training import BackupLock
+from spen_keras.resumable_training import TrainingCheckpoint
 
 STEPS_PER_EPOCH = 25
 
@@ -179,36 +182,68 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
         The metadata dict written beside the weights.
     """
     recipe = spec.recipe
-    presets.check_writable_preset_dir(output_dir, overwrite)
+    presets.check_writable_preset_dir(output_dir, overwrite, probe=True)
     steps = steps or recipe.steps
     per_epoch, epochs = epochs_for(steps, steps_per_epoch)
-    model = build_for_training(spec, presets_root)
-    # Cosine decay: large steps early, and late updates too small to undo
-    # the result (a constant rate let a DeepPrior run jump out of its basin).
-    schedule = keras.optimizers.schedules.CosineDecay(
-        recipe.learning_rate, decay_steps=steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=recipe.task.loss(), metrics=recipe.task.metrics())
-    dataset = recipe.task.training_dataset(recipe.batch_size, recipe.seed)
-    started = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
-              shuffle=False, verbose=verbose,
-              callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir)),
-                         keras.callbacks.TerminateOnNaN(), *callbacks])
-    wall = time.perf_counter() - started
-    if model.stop_training or not all(
-            np.isfinite(keras.ops.convert_to_numpy(w)).all()
-            for w in model.weights):
-        raise TrainingDivergedError(
-            f"Training {spec.name} met NaN/Inf and stopped; the preset was not "
-            f"written. The last good epoch is backed up in {backup_dir}.")
-    metadata = preset_metadata(
-        spec, recipe.task.evaluate(model), wall,
-        command or f"spen-keras train --preset {spec.name}",
-        seed=recipe.seed, steps=per_epoch * epochs,
-        batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
-        learning_rate_schedule="cosine decay to 5% over the run",
-        warm_start=recipe.warm_start, training_data=recipe.task.training_data)
-    presets.save_to_preset(model, output_dir, metadata, overwrite=overwrite,
-                           input_shape=recipe.task.input_shape)
+    identity = {"preset": spec.name, "steps": steps,
+                "batch_size": recipe.batch_size, "seed": recipe.seed,
+                "learning_rate": recipe.learning_rate,
+                "warm_start": recipe.warm_start}
+    with BackupLock(backup_dir) as lock:
+        if lock.note and verbose:
+            print(lock.note)
+        checkpoint = TrainingCheckpoint(backup_dir, identity, per_epoch)
+        model = build_for_training(spec, presets_root)
+        # Cosine decay: large steps early, and late updates too small to
+        # undo the result (a constant rate let a DeepPrior run jump out of
+        # its basin).
+        schedule = keras.optimizers.schedules.CosineDecay(
+            recipe.learning_rate, decay_steps=steps, alpha=0.05)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=recipe.task.loss(), metrics=recipe.task.metrics())
+        done = checkpoint.restore(model)
+        if done and verbose:
+            print(f"Resuming {spec.name} from its backup in {backup_dir}: "
+                  f"{done} of {steps} steps done.")
+        # The stream is a deterministic function of the seed and the element
+        # index: skipping the batches already used resumes it exactly.
+        dataset = recipe.task.training_dataset(recipe.batch_size,
+                                               recipe.seed).skip(done)
+        model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
+                  initial_epoch=done // per_epoch, shuffle=False,
+                  verbose=verbose,
+                  callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
+                             *callbacks])
+        wall = checkpoint.wall_time_s
+        if model.stop_training or not all(
+                np.isfinite(keras.ops.convert_to_numpy(w)).all()
+                for w in model.weights):
+            raise TrainingDivergedError(
+                f"Training {spec.name} met NaN/Inf and stopped; the preset "
+                f"was not written. The last good epoch is backed up in "
+                f"{backup_dir}.")
+        metadata = preset_metadata(
+            spec, recipe.task.evaluate(model), wall,
+            command or f"spen-keras train --preset {spec.name}",
+            seed=recipe.seed, steps=per_epoch * epochs,
+            resumed_at_steps=checkpoint.resumed_at,
+            batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
+            learning_rate_schedule="cosine decay to 5% over the run",
+            warm_start=recipe.warm_start,
+            training_data=recipe.task.training_data)
+        try:
+            presets.save_to_preset(model, output_dir, metadata,
+                                   overwrite=overwrite,
+                                   input_shape=recipe.task.input_shape)
+        except (OSError, presets.PresetError) as error:
+            raise presets.PresetError(
+                f"Training finished but the preset could not be written to "
+                f"{output_dir} ({error}). The trained state is kept in "
+                f"{backup_dir}: run the same command again with a writable "
+                "--output-dir to write it without training again.") from None
+        checkpoint.finish()
+    try:
+        pathlib.Path(backup_dir).rmdir()  # only if nothing else is in it
+    except OSError:
+        pass
     return metadata

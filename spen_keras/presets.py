@@ -287,8 +287,32 @@ def is_inside_shipped_root(directory):
                for root in _SHIPPED_ROOTS)
 
 
-def check_writable_preset_dir(directory, overwrite=False):
-    """Raises PresetError unless `directory` may receive a new preset."""
+def _probe_writable(directory):
+    """Creates and deletes a file in the nearest existing ancestor of
+    `directory` (where the preset's staging folder will be made)."""
+    ancestor = directory.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise PresetError(f"Cannot write the preset {directory}: {ancestor} "
+                          "is a file, not a folder.")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".spen-keras-probe-",
+                                         dir=ancestor)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise PresetError(f"Cannot write the preset {directory}: {ancestor} "
+                          f"is not writable ({error.strerror}).") from None
+
+
+def check_writable_preset_dir(directory, overwrite=False, probe=False):
+    """Raises PresetError unless `directory` may receive a new preset.
+
+    With `probe=True` it also checks, by creating and deleting a file, that
+    the folder can really be written (read-only installs, read-only working
+    directories), e.g. before a long training run.
+    """
     directory = pathlib.Path(directory).expanduser()
     if is_inside_shipped_root(directory):
         raise PresetError(f"Refusing to write into {directory}: shipped "
@@ -300,6 +324,8 @@ def check_writable_preset_dir(directory, overwrite=False):
         raise PresetError(f"Preset folder {directory} already exists and is "
                           "not empty; pass overwrite=True (--force) to "
                           "replace it.")
+    if probe:
+        _probe_writable(directory)
     return directory
 
 

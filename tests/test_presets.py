@@ -234,27 +234,4 @@ def test_training_stops_cleanly_on_nan(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch, self.epochs = at_epoch, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-
-
-def test_interrupted_training_resumes_from_its_backup(tmp_path):
-    first = _Interrupt(at_epoch=2)
-    with pytest.raises(KeyboardInterrupt):
-        presets.train_preset("foe_3", tmp_path / "out", tmp_path / "backup",
-                             steps=4, steps_per_epoch=1, verbose=0,
-                             callbacks=[first])
-    second = _Interrupt(at_epoch=-1)
-    presets.train_preset("foe_3", tmp_path / "out", tmp_path / "backup",
-                         steps=4, steps_per_epoch=1, verbose=0,
-                         callbacks=[second])
-    assert first.epochs == [0, 1, 2]
-    assert second.epochs == [2, 3]
-    assert (tmp_path / "out" / "model.weights.h5").is_file()
+# Interrupt/resume, locks and corrupt backups: tests/test_resumable_training.py
