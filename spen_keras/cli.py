@@ -24,12 +24,24 @@ import os
 import pathlib
 import sys
 import time
+import warnings
+
+from spen_keras.family import positive_int
 
 DEFAULT_USER_PRESETS = "spen-keras-presets"
 
 
-def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, with every usage error on one line and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see "
+                     f"`{self.prog} --help`)\n")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None,
+                      line=None):
+    print(f"spen-keras: warning: {message}", file=sys.stderr)
 
 
 def run_zoo_list(args):
@@ -84,17 +96,21 @@ def run_train(args):
 
 
 def build_parser():
-    import spen_keras  # noqa: F401  (registers families, tables, presets)
+    import spen_keras  # registers families, tables, presets
     from spen_keras.family import list_commands
     from spen_keras.tables import list_tables
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="spen-keras",
         description="Structured Prediction Energy Networks in Keras.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version",
+                        version=f"spen-keras {spen_keras.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     parser_class=OneLineErrorParser)
     zoo = commands.add_parser("zoo", help="pretrained presets and tables")
-    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True,
+                                      parser_class=OneLineErrorParser)
     zoo_list = zoo_commands.add_parser("list", help="list the presets")
     zoo_list.add_argument("--table", choices=list_tables(), default=None)
     zoo_list.set_defaults(handler=run_zoo_list)
@@ -108,7 +124,7 @@ def build_parser():
                            help="a full data folder instead of the embedded "
                                 "data (table1: 7-Scenes scenes or "
                                 "ProximalNet pairs)")
-    reproduce.add_argument("--max-examples", "--max-frames", type=int,
+    reproduce.add_argument("--max-examples", "--max-frames", type=positive_int,
                            default=60, dest="max_examples",
                            help="with --data-dir: evaluate at most this many "
                                 "examples, evenly spaced (default 60)")
@@ -125,9 +141,10 @@ def build_parser():
     train.add_argument("--backup-dir", default=None,
                        help="resumable checkpoint folder "
                             "(default runs/backup/NAME)")
-    train.add_argument("--steps", type=int, default=None,
+    train.add_argument("--steps", type=positive_int, default=None,
                        help="override the preset's training steps")
-    train.add_argument("--force", action="store_true",
+    train.add_argument("--overwrite", "--force", action="store_true",
+                       dest="force",
                        help="replace an existing preset folder")
     train.set_defaults(handler=run_train)
 
@@ -140,22 +157,29 @@ def build_parser():
 
 
 def main(argv=None):
-    _quiet_tensorflow()
+    """Runs one command; returns the exit status (2 for a user error).
+
+    The console script enters through `spen_keras_launcher`, which sets
+    the TensorFlow log level before TensorFlow is imported.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in the metadata of what it trains
-    steps = getattr(args, "steps", None)
-    if steps is not None and steps < 1:
-        print("spen-keras: --steps must be >= 1", file=sys.stderr)
-        return 2
     from spen_keras.family import user_errors
+    from spen_keras.preset_training import TrainingDivergedError
     from spen_keras.presets import PresetError
+    from spen_keras.resumable_training import BackupError
 
     try:
         args.handler(args)
-    except (PresetError, FileNotFoundError, *user_errors()) as error:
-        print(f"spen-keras: {error}", file=sys.stderr)
+    except (PresetError, BackupError, FileNotFoundError,
+            *user_errors()) as error:
+        print(f"spen-keras: error: {error}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as error:
+        print(f"spen-keras: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,6 +12,7 @@ presets resolve by name everywhere (`SPEN.from_preset`, the CLI, the zoo).
 A family installed by another distribution joins the same way.
 """
 
+import argparse
 import dataclasses
 from importlib import import_module
 from importlib import metadata
@@ -67,6 +68,26 @@ def register_family(name, presets=(), tables=(), commands=(),
     _FAMILIES[name] = {"presets": [s.name for s in presets],
                        "tables": [t.name for t in tables],
                        "commands": [c.name for c in commands]}
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text, minimum):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+    return value
 
 
 def list_commands():

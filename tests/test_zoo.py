@@ -157,7 +157,7 @@ def test_denoise_refuses_to_overwrite(tmp_path, small_png, capsys):
     out.write_bytes(b"mine")
     assert cli.main(["denoise", str(small_png), str(out), "--preset",
                      "foe_3"]) == 2
-    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
     assert cli.main(["denoise", str(small_png), str(small_png), "--force",
                      "--preset", "foe_3"]) == 2
     assert "is the input file" in capsys.readouterr().err

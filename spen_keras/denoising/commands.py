@@ -1,6 +1,8 @@
 """The denoising family's `spen-keras` commands: `denoise` and `demo`."""
 
 from spen_keras.family import FamilyCommand
+from spen_keras.family import non_negative_int
+from spen_keras.family import positive_int
 
 
 def _configure_denoise(parser):
@@ -9,24 +11,26 @@ def _configure_denoise(parser):
     parser.add_argument("--preset", default="dp_3",
                         help="a denoising preset name or a preset folder "
                              "path (default dp_3)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing output file")
+    parser.add_argument("--overwrite", "--force", action="store_true",
+                        dest="overwrite",
+                        help="replace an existing output file (never the "
+                             "input)")
 
 
 def _run_denoise(args):
     from spen_keras.denoising.denoise import denoise_file
 
     valid = denoise_file(args.input, args.output, preset=args.preset,
-                         overwrite=args.force)
+                         overwrite=args.overwrite)
     print(f"Denoised {args.input} -> {args.output} with preset "
           f"{args.preset} ({valid} valid pixels).")
 
 
 def _configure_demo(parser):
-    parser.add_argument("--steps", type=int, default=150,
+    parser.add_argument("--steps", type=positive_int, default=150,
                         help="training steps (default 150)")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=positive_int, default=4)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def _run_demo(args):

@@ -2,7 +2,7 @@
 
 The 7-Scenes frames hold raw Kinect depth only, with no clean/noisy pairs, so
 the benchmark treats the raw frame as the clean target and adds synthetic
-noise at run time (DESIGN.md, "Protocols"). The model has two parts:
+noise at run time (README.md, "Protocols"). The model has two parts:
 
 1. Depth-dependent Gaussian noise on every valid pixel, with the Kinect v1
    axial standard deviation of Nguyen, Izadi & Lovell (2012)::

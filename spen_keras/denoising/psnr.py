@@ -1,6 +1,6 @@
 """PSNR over valid depth pixels, as in the depth-denoising protocol.
 
-Protocol (DESIGN.md, "Protocols"): depth is normalised to millimetres / 5000,
+Protocol (README.md, "Protocols"): depth is normalised to millimetres / 5000,
 pixels without a reading are 0 in the target and excluded, and
 PSNR = 20 log10(max_value / RMSE) is computed per image over its valid pixels
 (`y_true > 0`), then averaged over images (not over pixels).

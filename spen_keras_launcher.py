@@ -1,0 +1,104 @@
+"""The `spen-keras` console script: fast answers before TensorFlow loads.
+
+This module lives outside the `spen_keras` package on purpose: importing
+anything inside the package runs `spen_keras/__init__.py`, which imports
+TensorFlow (seconds, and log lines printed before any setting could hide
+them). Here `--version` and the top-level `--help` answer at once, the
+TensorFlow log level is set before TensorFlow is imported, and a Keras
+backend other than TensorFlow is a one-line error. Everything else is
+`spen_keras.cli.main`.
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+
+VERSION = "0.1.0"  # tests/test_cli.py checks it equals spen_keras.__version__
+
+SUMMARY = """\
+usage: spen-keras [-h] [--version] COMMAND ...
+
+Structured Prediction Energy Networks in Keras (Belanger, Yang & McCallum,
+ICML 2017).
+
+commands:
+  zoo list              list the presets: table, row, paper vs our value
+  zoo reproduce TABLE   reproduce a table of the paper from the presets
+  train --preset NAME   train one preset into a user preset folder
+{family_commands}
+options:
+  -h, --help            show this message and exit
+  --version             show the version and exit
+
+`spen-keras COMMAND --help` describes each command.
+"""
+
+# The commands of the families shipped with spen-keras, for the fast help;
+# tests/test_cli.py checks this list against the registry.
+FAMILY_COMMANDS = {
+    "denoise": "denoise IN.png OUT.png [--preset NAME] (depth denoising)",
+    "demo": "train DP-3 briefly on the embedded frames, PSNR before/after",
+}
+
+
+def fast_help():
+    lines = "".join(f"  {name:<20}  {text}\n"
+                    for name, text in FAMILY_COMMANDS.items())
+    return SUMMARY.format(family_commands=lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in ([], ["-h"], ["--help"]):
+        print(fast_help(), end="")
+        return 0 if argv else 2
+    if argv == ["--version"]:
+        print(f"spen-keras {VERSION}")
+        return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend not in (None, "tensorflow"):
+        print(f"spen-keras: error: KERAS_BACKEND={backend!r} is set, but "
+              "spen-keras runs Keras on the TensorFlow backend; unset it or "
+              "set KERAS_BACKEND=tensorflow.", file=sys.stderr)
+        return 2
+    try:
+        with _native_stderr_captured() as captured:
+            import spen_keras.cli
+    except ImportError as error:  # e.g. keras.json naming another backend
+        sys.stderr.write(captured.read())
+        print(f"spen-keras: error: {error}", file=sys.stderr)
+        return 2
+    return spen_keras.cli.main(argv)
+
+
+class _Captured:
+    text = ""
+
+    def read(self):
+        return self.text
+
+
+@contextlib.contextmanager
+def _native_stderr_captured():
+    """Holds back what native code writes to stderr (file descriptor 2)
+    while TensorFlow loads: TensorFlow 2.21 logs its oneDNN and absl notices
+    before any log-level setting applies. Replayed by the caller if the
+    import fails; Python's own errors are unaffected."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    captured = _Captured()
+    with tempfile.TemporaryFile() as handle:
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            handle.seek(0)
+            captured.text = handle.read().decode(errors="replace")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
