@@ -1,0 +1,15 @@
+"""TFDS dataset builders of spen-keras (installed as `spen_keras.datasets`).
+
+Importing this package imports every builder module, which registers its
+builder with TFDS, so that after `import spen_keras.datasets` (or
+`import spen_keras`) `tfds.builder("seven_scenes")` and
+`tfds.load("seven_scenes/official", ...)` find it. A new builder in
+`datasets/<name>/` is imported here too (`tests/test_datasets_registration.py`
+checks that every `*_dataset_builder.py` is).
+"""
+
+# Absolute imports: the builder must be defined (and registered) once, under
+# its installed name, even if this folder is imported as a top-level package.
+from spen_keras.datasets.seven_scenes import seven_scenes_dataset_builder
+
+BUILDER_MODULES = (seven_scenes_dataset_builder,)

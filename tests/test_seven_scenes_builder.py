@@ -1,14 +1,14 @@
 """The seven_scenes TFDS builder: full builds on dummy_data, layouts, errors.
 
-The TFDS conformance tests live beside the builder (datasets/ is not in
-`testpaths`), so the builds here are what the default test run covers.
+The TFDS conformance tests live beside the builder, as TFDS lays builders
+out (datasets/seven_scenes/seven_scenes_dataset_builder_test.py); the
+default run collects them through tests/test_seven_scenes_conformance.py.
 """
 
 import contextlib
 import io
 import shutil
-import subprocess
-import sys
+import time
 import types
 import zipfile
 from unittest import mock
@@ -33,10 +33,13 @@ STAIRS = embedded_frames_dir()
 
 
 def _build(tmp_path, config, manual_dir, **download_kwargs):
-    """Builds into a fresh data_dir; returns {split: {key: example}}."""
+    """Builds into a fresh data_dir; returns {split: {key: example}}.
+
+    `manual_dir=None` gives no manual_dir (missing scenes are downloaded).
+    """
     builder = ssb.Builder(config=config, data_dir=tmp_path / "data")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(manual_dir),
+        manual_dir=None if manual_dir is None else str(manual_dir),
         compute_stats=tfds.download.ComputeStatsMode.SKIP, **download_kwargs))
     out = {}
     for split in builder.info.splits:
@@ -148,29 +151,78 @@ def test_proximalnet_build_reads_the_pairs_exactly(tmp_path):
                                               expected)
 
 
+@contextlib.contextmanager
+def _no_download():
+    """Fails the test on any download attempt; yields the recorded calls."""
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append((args, kwargs))
+        raise AssertionError(f"download attempted: {args} {kwargs}")
+
+    with mock.patch.object(tfds.download.DownloadManager, "download",
+                           forbidden), mock.patch(
+            "tensorflow_datasets.core.download.downloader._open_url",
+            forbidden):
+        yield calls
+
+
+def _assert_lists_every_path_and_address(message, manual, scenes):
+    for scene in scenes:
+        assert str(manual / f"{scene}.zip") in message
+        assert str(manual / scene) in message
+        assert ssb.archives.download_url(scene) in message
+
+
 def test_missing_scenes_error_lists_every_path_and_address(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()
     shutil.copy(DUMMY / "stairs.zip", manual)
-    offline = mock.patch.object(tfds.download.DownloadManager, "download",
-                                side_effect=ConnectionError("offline"))
-    with offline, pytest.raises(ssb.SevenScenesDataMissingError) as info:
+    with _no_download() as calls, pytest.raises(
+            ssb.SevenScenesDataMissingError) as info:
         _build(tmp_path, "official", manual)
+    assert calls == []
     message = str(info.value)
-    for scene in ssb.SCENES:
-        assert str(manual / f"{scene}.zip") in message
-        assert str(manual / scene) in message
-        assert ssb.archives.download_url(scene) in message
+    _assert_lists_every_path_and_address(message, manual, ssb.SCENES)
     assert "[found]" in message and message.count("[MISSING]") == 6
-    assert "ConnectionError: offline" in message
+    assert "nothing was downloaded because a manual_dir was given" in message
 
 
-def test_missing_manual_dir_is_reported_not_crashed_on(tmp_path):
+@pytest.mark.parametrize("state", ["does not exist", "is empty"])
+def test_given_manual_dir_without_the_data_fails_fast_without_download(
+        tmp_path, state):
+    manual = tmp_path / "manual"
+    if state == "is empty":
+        manual.mkdir()
+    config = ssb.official_config(["chess", "stairs"])
+    start = time.monotonic()
+    with _no_download() as calls, pytest.raises(
+            ssb.SevenScenesDataMissingError) as info:
+        _build(tmp_path, config, manual)
+    seconds = time.monotonic() - start
+    assert calls == []
+    # It was 204 s of download retries without network.
+    assert seconds < 15, seconds
+    message = str(info.value)
+    assert f"not in manual_dir {manual} ({state})" in message
+    _assert_lists_every_path_and_address(message, manual, config.scenes)
+    assert message.count("[MISSING]") == 2
+
+
+def test_without_manual_dir_a_failed_download_is_reported(tmp_path):
     offline = mock.patch.object(tfds.download.DownloadManager, "download",
                                 side_effect=ConnectionError("offline"))
-    with offline, pytest.raises(ssb.SevenScenesDataMissingError,
-                                match="stairs.zip"):
-        _build(tmp_path, ssb.official_config(["stairs"]), tmp_path / "nope")
+    with offline as download, pytest.raises(
+            ssb.SevenScenesDataMissingError) as info:
+        _build(tmp_path, ssb.official_config(["stairs"]), None)
+    assert download.call_count == 1
+    message = str(info.value)
+    assert "the download failed (ConnectionError: offline)" in message
+    _assert_lists_every_path_and_address(
+        message, tmp_path / "data" / "downloads" / "manual", ["stairs"])
+
+
+def test_missing_proximalnet_manual_dir_is_reported_not_crashed_on(tmp_path):
     with pytest.raises(ssb.SevenScenesDataMissingError) as info:
         _build(tmp_path, "proximalnet", tmp_path / "nope")
     assert "train.lst" in str(info.value) and "val.lst" in str(info.value)
@@ -212,8 +264,7 @@ def test_download_with_unregistered_checksum_succeeds(tmp_path):
     url = ssb.archives.download_url("stairs")
     assert ssb.Builder.url_infos == {}  # checksums.tsv: comments only.
     with _serve({url: DUMMY / "stairs.zip"}):
-        built = _build(tmp_path, ssb.official_config(["stairs"]),
-                       tmp_path / "empty")
+        built = _build(tmp_path, ssb.official_config(["stairs"]), None)
     assert len(built["train"]) == 6 and len(built["test"]) == 6
 
 
@@ -221,7 +272,7 @@ def test_forced_checksum_validation_refuses_the_unregistered_url(tmp_path):
     url = ssb.archives.download_url("stairs")
     with _serve({url: DUMMY / "stairs.zip"}), pytest.raises(
             ssb.SevenScenesDataMissingError, match="Missing checksums url"):
-        _build(tmp_path, ssb.official_config(["stairs"]), tmp_path / "empty",
+        _build(tmp_path, ssb.official_config(["stairs"]), None,
                force_checksums_validation=True)
 
 
@@ -240,14 +291,11 @@ def test_pair_list_parsing_and_header_detection():
         proximalnet_pairs.decode_int16_depth(data + b"\0", "f")
 
 
-def test_importing_the_package_does_not_import_tfds():
-    code = ("import sys, spen_keras.datasets.seven_scenes; "
-            "sys.exit('tensorflow_datasets' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code],
-                          timeout=120).returncode == 0
+def test_the_package_exports_the_builder():
     import spen_keras.datasets.seven_scenes as package
     assert package.Builder is ssb.Builder
     assert package.official_config is ssb.official_config
+    assert package.SevenScenesDataError is ssb.archives.SevenScenesDataError
 
 
 # Raw byte layout of each Pillow mode in the decoder's list.
@@ -388,3 +436,97 @@ def test_bad_png_inside_an_archive_is_named_by_its_member(tmp_path):
     with pytest.raises(DepthImageError) as info:
         _build(tmp_path, ssb.official_config(["stairs"]), manual)
     assert expected in str(info.value)
+
+
+# === damaged archives ===
+
+def _damaged_scene_zip(tmp_path, damage):
+    """manual/stairs.zip: the dummy archive with one kind of damage."""
+    manual = tmp_path / "manual"
+    manual.mkdir(exist_ok=True)
+    data = bytearray((DUMMY / "stairs.zip").read_bytes())
+    if damage == "flipped byte":
+        # Inside the stored seq-03.zip member (train split): a CRC error.
+        with zipfile.ZipFile(DUMMY / "stairs.zip") as archive:
+            info = archive.getinfo("stairs/seq-03.zip")
+        data[info.header_offset + info.compress_size // 2] ^= 0xFF
+    elif damage.startswith("truncated"):
+        # 30%: the tail holds a whole stored seq-NN.zip, whose end record
+        # zipfile would take for the scene archive's.
+        data = data[:int(len(data) * float(damage.split()[1]) / 100)]
+    elif damage == "not a zip":
+        data = b"<html>404 Not Found</html>"
+    (manual / "stairs.zip").write_bytes(bytes(data))
+    return manual
+
+
+def _assert_names_file_and_remedy(error, origin, remedy):
+    message = str(error)
+    assert isinstance(error, ssb.SevenScenesDataError), repr(error)
+    assert "\n" not in message
+    assert message.startswith(f"{origin} is "), message
+    assert remedy in message, message
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated 30",
+                                    "truncated 70", "truncated 99.9",
+                                    "not a zip"])
+def test_a_damaged_scene_zip_is_named_with_what_to_do(tmp_path, damage):
+    manual = _damaged_scene_zip(tmp_path, damage)
+    path = manual / "stairs.zip"
+    remedy = f"re-download it from {ssb.archives.download_url('stairs')}"
+    with pytest.raises(ssb.SevenScenesDataError) as info:
+        load_frames("train", root=path)
+    _assert_names_file_and_remedy(info.value, path, remedy)
+    assert not isinstance(info.value, zipfile.BadZipFile)
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated 30"])
+def test_the_builder_reports_a_damaged_scene_zip(tmp_path, damage):
+    manual = _damaged_scene_zip(tmp_path, damage)
+    with pytest.raises(ssb.SevenScenesDataError) as info:
+        _build(tmp_path, ssb.official_config(["stairs"]), manual)
+    _assert_names_file_and_remedy(info.value, manual / "stairs.zip",
+                                  "re-download it from")
+
+
+def test_a_damaged_sequence_zip_in_a_scene_folder_is_named(tmp_path):
+    manual = _scene_folder_with_sequence_zips(tmp_path)
+    sequence_zip = manual / "stairs" / "seq-03.zip"
+    sequence_zip.write_bytes(sequence_zip.read_bytes()[:-5000])
+    remedy = ("re-extract seq-03.zip from Microsoft's stairs.zip, or "
+              f"re-download {ssb.archives.download_url('stairs')}")
+    with pytest.raises(ssb.SevenScenesDataError) as info:
+        load_frames("train", root=manual / "stairs")
+    _assert_names_file_and_remedy(info.value, sequence_zip, remedy)
+    with pytest.raises(ssb.SevenScenesDataError) as info:
+        _build(tmp_path, ssb.official_config(["stairs"]), manual)
+    _assert_names_file_and_remedy(info.value, sequence_zip, remedy)
+
+
+def test_a_sequence_member_that_is_not_a_zip_is_named(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    with zipfile.ZipFile(DUMMY / "stairs.zip") as src, zipfile.ZipFile(
+            manual / "stairs.zip", "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, b"garbage" if name == "stairs/seq-02.zip"
+                         else src.read(name))
+    with pytest.raises(ssb.SevenScenesDataError) as info:
+        load_frames("train", root=manual / "stairs.zip")
+    _assert_names_file_and_remedy(
+        info.value, f"{manual / 'stairs.zip'}:stairs/seq-02.zip",
+        f"re-download it from {ssb.archives.download_url('stairs')}")
+
+
+def test_damaged_data_is_a_user_error_of_the_cli(tmp_path, capsys):
+    from spen_keras import cli
+    from spen_keras.family import user_errors
+
+    assert ssb.SevenScenesDataError in user_errors()
+    manual = _damaged_scene_zip(tmp_path, "truncated 70")
+    assert cli.main(["zoo", "reproduce", "table1", "--data-dir", str(manual),
+                     "--output-dir", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error
+    assert f"{manual / 'stairs.zip'} is not a readable zip archive" in error

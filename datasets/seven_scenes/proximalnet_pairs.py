@@ -28,6 +28,9 @@ Example:
 
 import numpy as np
 
+from spen_keras.datasets.seven_scenes.seven_scenes_archives import (
+    SevenScenesDataError)
+
 PAIR_LISTS = {"train": "train.lst", "validation": "val.lst"}
 # Header dtypes in detection order; see the module docstring.
 HEADER_DTYPES = (np.dtype("<i4"), np.dtype("<i2"))
@@ -47,7 +50,7 @@ def parse_pair_list(text, origin):
         A list of `(line number, noisy path, clean path)` tuples.
 
     Raises:
-        ValueError: on a line with another number of fields.
+        SevenScenesDataError: on a line with another number of fields.
     """
     pairs = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -55,7 +58,7 @@ def parse_pair_list(text, origin):
         if not fields:
             continue
         if len(fields) not in (2, 3):
-            raise ValueError(
+            raise SevenScenesDataError(
                 f"{origin}, line {number}: expected '_ noisy clean', got "
                 f"{line.strip()!r}."
             )
@@ -74,7 +77,7 @@ def decode_int16_depth(data, origin):
         An `np.int16` array of shape `(rows, cols)`.
 
     Raises:
-        ValueError: if no header width matches the file size.
+        SevenScenesDataError: if no header width matches the file size.
     """
     for header_dtype in HEADER_DTYPES:
         header_bytes = 2 * header_dtype.itemsize
@@ -87,7 +90,7 @@ def decode_int16_depth(data, origin):
             pixels = np.frombuffer(data, dtype=_PIXEL_DTYPE,
                                    offset=header_bytes)
             return pixels.reshape(rows, cols).astype(np.int16)
-    raise ValueError(
+    raise SevenScenesDataError(
         f"{origin} ({len(data)} bytes) is not an int16 depth file with a "
         "[rows, cols] header: its size matches neither an int32 header "
         "(8 + 2*rows*cols bytes) nor an int16 header (4 + 2*rows*cols)."

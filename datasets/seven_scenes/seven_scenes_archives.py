@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import typing
 import zipfile
+import zlib
 
 import numpy as np
 from etils import epath
@@ -63,6 +64,79 @@ def download_url(scene):
     return DOWNLOAD_URL.format(scene=scene)
 
 
+class SevenScenesDataError(ValueError):
+    """Raised for 7-Scenes (or ProximalNet) data that is present but unusable.
+
+    A malformed split, pose or pair-list file, or a corrupt or truncated
+    archive. The message is one line naming the file (a path, or
+    `archive:member`) and what to do about it.
+    """
+
+
+# What zipfile raises for a damaged archive: a bad or missing end record or
+# local header, a CRC mismatch, or a compressed member cut short.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
+def _redownload_hint(path):
+    """Tells how to replace the damaged archive `path` (or one inside it)."""
+    path = epath.Path(path)
+    scene = path.stem if path.suffix == ".zip" and path.stem in SCENES else (
+        path.parent.name if path.parent.name in SCENES else None)
+    if path.stem.startswith("seq-") and scene is not None:
+        return (f"re-extract {path.name} from Microsoft's {scene}.zip, or "
+                f"re-download {download_url(scene)}")
+    if scene is not None:
+        return f"re-download it from {download_url(scene)}"
+    return ("re-download Microsoft's <scene>.zip from "
+            + DOWNLOAD_URL.format(scene="<scene>"))
+
+
+@contextlib.contextmanager
+def _zip_errors(origin, path):
+    """Turns zipfile's errors into a `SevenScenesDataError` naming `origin`.
+
+    Args:
+        origin: the damaged file for the message (`path`, or `path:member`).
+        path: the archive on disk, for the re-download hint.
+    """
+    try:
+        yield
+    except _ZIP_ERRORS as error:
+        raise SevenScenesDataError(
+            f"{origin} is corrupt or truncated ({type(error).__name__}: "
+            f"{error}); {_redownload_hint(path)}."
+        ) from error
+
+
+def _open_zip(file, origin, path):
+    """Opens a zip archive, refusing a damaged or truncated one.
+
+    A truncated archive whose end record is lost usually fails to open; but
+    when its tail holds a whole stored zip (a scene archive stores its
+    `seq-NN.zip` files uncompressed), zipfile finds that inner end record
+    and opens the inner archive instead, as if data were prepended. Every
+    archive of the dataset starts with its first entry, so a first entry
+    anywhere else means a damaged file.
+    """
+    try:
+        archive = zipfile.ZipFile(file)
+    except _ZIP_ERRORS as error:
+        raise SevenScenesDataError(
+            f"{origin} is not a readable zip archive ({type(error).__name__}:"
+            f" {error}): it is truncated or corrupt (an interrupted "
+            f"download?), or not a zip file; {_redownload_hint(path)}."
+        ) from error
+    offsets = [info.header_offset for info in archive.infolist()]
+    if offsets and min(offsets) != 0:
+        archive.close()
+        raise SevenScenesDataError(
+            f"{origin} is corrupt or truncated (its first zip entry is not at "
+            f"the start of the file); {_redownload_hint(path)}."
+        )
+    return archive
+
+
 def parse_split(text, origin):
     """Parses a TrainSplit.txt/TestSplit.txt file into sequence numbers.
 
@@ -74,7 +148,7 @@ def parse_split(text, origin):
         The sequence numbers in file order.
 
     Raises:
-        ValueError: on a line that is not `sequenceN`.
+        SevenScenesDataError: on a line that is not `sequenceN`.
     """
     sequences = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -83,7 +157,7 @@ def parse_split(text, origin):
             continue
         match = _SEQUENCE_LINE.match(line)
         if match is None:
-            raise ValueError(
+            raise SevenScenesDataError(
                 f"{origin}, line {number}: expected 'sequenceN', got {line!r}."
             )
         sequences.append(int(match.group(1)))
@@ -185,10 +259,11 @@ def parse_pose(text, origin):
     try:
         pose = np.loadtxt(io.StringIO(text), dtype=np.float64)
     except ValueError as error:
-        raise ValueError(
+        raise SevenScenesDataError(
             f"{origin} is not a 4x4 pose matrix: {error}") from error
     if pose.shape != (4, 4):
-        raise ValueError(f"{origin} holds shape {pose.shape}, not 4x4.")
+        raise SevenScenesDataError(
+            f"{origin} holds shape {pose.shape}, not 4x4.")
     return pose
 
 
@@ -219,8 +294,12 @@ def split_file_name(split):
     return SPLIT_FILES[split]
 
 
-def _zip_frames(archive, origin, folder=None):
-    """Yields the `SequenceFrame`s of an open zip, by frame."""
+def _zip_frames(archive, origin, path, folder=None):
+    """Yields the `SequenceFrame`s of an open zip, by frame.
+
+    `origin` names the zip in messages; `path` is the file on disk holding
+    it (the same, or the scene archive it is stored in).
+    """
     depth_members = {}
     for name in archive.namelist():
         match = _DEPTH_NAME.search(name)
@@ -235,23 +314,31 @@ def _zip_frames(archive, origin, folder=None):
         depth_name = depth_members[frame]
         pose_name = depth_name[: -len("depth.png")] + "pose.txt"
         try:
-            pose = archive.read(pose_name).decode("utf-8")
+            with _zip_errors(origin, path):
+                pose = archive.read(pose_name).decode("utf-8")
         except KeyError:
             raise FileNotFoundError(
                 f"{origin}: {depth_name} has no pose file {pose_name}."
             ) from None
-        yield SequenceFrame(frame, archive.read(depth_name), pose,
+        with _zip_errors(origin, path):
+            depth_png = archive.read(depth_name)
+        yield SequenceFrame(frame, depth_png, pose,
                             f"{origin}:{depth_name}", f"{origin}:{pose_name}")
 
 
 @contextlib.contextmanager
-def _open_nested_zip(outer, name):
-    """Opens the zip stored as member `name` of the open zip `outer`."""
+def _open_nested_zip(outer, name, origin, path):
+    """Opens the zip stored as member `name` of the open zip `outer`.
+
+    `origin` names `outer` in messages; `path` is the file on disk.
+    """
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as copy:
-        with outer.open(name) as member:
+        # The member's CRC is checked as it is read: a mismatch means the
+        # outer archive is damaged.
+        with _zip_errors(origin, path), outer.open(name) as member:
             shutil.copyfileobj(member, copy, 2**20)
         copy.seek(0)
-        with zipfile.ZipFile(copy) as inner:
+        with _open_zip(copy, f"{origin}:{name}", path) as inner:
             yield inner
 
 
@@ -292,8 +379,9 @@ class _FolderScene:
                         str(depth_path), str(pose_path))
                 return
         if archive_path.exists():
-            with archive_path.open("rb") as file, zipfile.ZipFile(file) as zf:
-                yield from _zip_frames(zf, str(archive_path))
+            with archive_path.open("rb") as file, _open_zip(
+                    file, str(archive_path), archive_path) as zf:
+                yield from _zip_frames(zf, str(archive_path), archive_path)
             return
         raise FileNotFoundError(
             f"Sequence {sequence} not found: expected {archive_path} or "
@@ -305,9 +393,10 @@ class _FolderScene:
 class _ArchiveScene:
     """An official `<scene>.zip`, with or without the `<scene>/` prefix."""
 
-    def __init__(self, archive, origin):
+    def __init__(self, archive, origin, path):
         self.archive = archive
         self.origin = origin
+        self.path = path
         # The shallowest split file marks the scene's root inside the zip.
         split_names = [n for n in archive.namelist()
                        if n.rsplit("/", 1)[-1] in SPLIT_FILES.values()]
@@ -322,7 +411,8 @@ class _ArchiveScene:
 
     def read_text(self, name):
         try:
-            data = self.archive.read(self.prefix + name)
+            with _zip_errors(self.origin, self.path):
+                data = self.archive.read(self.prefix + name)
         except KeyError:
             raise FileNotFoundError(
                 f"{self.origin} has no member {self.prefix + name}."
@@ -334,10 +424,13 @@ class _ArchiveScene:
         folder = f"{self.prefix}seq-{sequence:02d}/"
         names = self.archive.namelist()
         if nested in names:
-            with _open_nested_zip(self.archive, nested) as inner:
-                yield from _zip_frames(inner, f"{self.origin}:{nested}")
+            with _open_nested_zip(self.archive, nested, self.origin,
+                                  self.path) as inner:
+                yield from _zip_frames(inner, f"{self.origin}:{nested}",
+                                       self.path)
         elif any(name.startswith(folder) for name in names):
-            yield from _zip_frames(self.archive, self.origin, folder)
+            yield from _zip_frames(self.archive, self.origin, self.path,
+                                   folder)
         else:
             raise FileNotFoundError(
                 f"{self.origin} has neither {nested} nor a {folder} folder."
@@ -361,7 +454,10 @@ def open_scene(location):
     Raises:
         FileNotFoundError: if `location` does not exist, or a zip holds no
             split file.
-        ValueError: if `location` is a file but not a zip archive.
+        SevenScenesDataError: if `location` is a file but not a zip archive,
+            or a corrupt or truncated one (raised when the damaged part is
+            read: a `seq-NN.zip` inside it, or a frame). The message names
+            the file and where to download it again.
     """
     location = epath.Path(location)
     if location.is_dir():
@@ -374,15 +470,8 @@ def open_scene(location):
             "seq-NN.zip) or Microsoft's <scene>.zip archive."
         )
     with location.open("rb") as file:
-        try:
-            archive = zipfile.ZipFile(file)
-        except zipfile.BadZipFile as error:
-            raise ValueError(
-                f"{location} is not a zip archive ({error}); expected a "
-                "scene folder or Microsoft's <scene>.zip archive."
-            ) from error
-        with archive:
-            yield _ArchiveScene(archive, str(location))
+        with _open_zip(file, str(location), location) as archive:
+            yield _ArchiveScene(archive, str(location), location)
 
 
 def read_splits(scene_reader, origin, splits=tuple(SPLIT_FILES)):
@@ -395,7 +484,9 @@ def read_splits(scene_reader, origin, splits=tuple(SPLIT_FILES)):
             are read.
 
     Raises:
-        ValueError: for an unknown split name or a malformed split file.
+        ValueError: for an unknown split name.
+        SevenScenesDataError: for a malformed split file, or a damaged
+            archive.
         FileNotFoundError: for a missing split file.
     """
     if isinstance(splits, str):

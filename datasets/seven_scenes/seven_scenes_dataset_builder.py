@@ -10,7 +10,7 @@ Configs:
 
 Example:
 
->>> import spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder
+>>> import spen_keras.datasets  # registers "seven_scenes" with TFDS
 >>> ds = tfds.load("seven_scenes/official", split="test")  # doctest: +SKIP
 >>> builder = Builder(config=official_config(["stairs"]))  # doctest: +SKIP
 
@@ -30,6 +30,9 @@ from spen_keras.datasets.seven_scenes import proximalnet_pairs
 from spen_keras.datasets.seven_scenes import seven_scenes_archives as archives
 
 SCENES = archives.SCENES
+
+
+SevenScenesDataError = archives.SevenScenesDataError
 
 
 class SevenScenesDataMissingError(FileNotFoundError):
@@ -123,7 +126,29 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     http://download.microsoft.com/download/2/8/5/28564B23-0828-408F-8631-23B1EFF1DAC8/<scene>.zip
     proximalnet: put train.lst and val.lst (lines "_ noisy clean", paths
     relative to manual_dir) and the int16 files they name in manual_dir.
+    When a manual_dir is given, nothing is downloaded: scenes missing from it
+    are an error at once.
     """
+
+    # `DownloadConfig.manual_dir` of the running `download_and_prepare`: None
+    # when the user gave none (TFDS then uses <download_dir>/manual).
+    _given_manual_dir = None
+
+    def download_and_prepare(self, *, download_config=None, **kwargs):
+        """`tfds.core.DatasetBuilder.download_and_prepare`; notes manual_dir.
+
+        TFDS passes `_split_generators` a manual_dir in every case (its
+        default is <download_dir>/manual), so the one given by the user is
+        noted here: with it, missing scenes are reported at once instead of
+        downloaded (a download without network retries for minutes).
+        """
+        self._given_manual_dir = (None if download_config is None
+                                  else download_config.manual_dir)
+        try:
+            return super().download_and_prepare(
+                download_config=download_config, **kwargs)
+        finally:
+            self._given_manual_dir = None
 
     def _info(self):
         if self.builder_config.kind == "proximalnet":
@@ -181,6 +206,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 locations[scene] = archive
             else:
                 missing.append(scene)
+        if missing and self._given_manual_dir is not None:
+            # The user pointed at their copy: downloading instead would hide
+            # a wrong path behind minutes of retries (or a surprise download
+            # of several GB).
+            raise SevenScenesDataMissingError(
+                _missing_message(manual_path, scenes, missing, None))
         if missing:
             try:
                 downloaded = dl_manager.download(
@@ -254,12 +285,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _proximalnet_examples(self, manual_path, pairs):
         for line, noisy_name, clean_name in pairs:
             noisy, clean = (proximalnet_pairs.decode_int16_depth(
-                (manual_path / name).read_bytes(), name)
+                (manual_path / name).read_bytes(), str(manual_path / name))
                 for name in (noisy_name, clean_name))
             if noisy.shape != clean.shape:
-                raise ValueError(
-                    f"{noisy_name} has shape {noisy.shape} but its clean "
-                    f"target {clean_name} has shape {clean.shape}.")
+                raise SevenScenesDataError(
+                    f"{manual_path / noisy_name} has shape {noisy.shape} but "
+                    f"its clean target {manual_path / clean_name} has shape "
+                    f"{clean.shape}.")
             # The line number keeps keys unique if a file is listed twice.
             yield f"{line:07d}:{noisy_name}", {
                 "noisy": noisy[..., None], "clean": clean[..., None],
@@ -281,10 +313,21 @@ def _manual_dir_or_none(dl_manager):
 
 
 def _missing_message(manual_path, scenes, missing, error):
+    """The missing-data message; `error` is None when nothing was downloaded
+    because the user gave manual_dir."""
+    if error is None:
+        state = ("does not exist" if not manual_path.exists() else
+                 "is not a folder" if not manual_path.is_dir() else
+                 "is empty" if not any(manual_path.iterdir()) else
+                 "lacks them")
+        reason = (f"not in manual_dir {manual_path} ({state}); nothing was "
+                  "downloaded because a manual_dir was given (build without "
+                  "manual_dir to download them).")
+    else:
+        reason = (f"not in manual_dir {manual_path} and the download failed "
+                  f"({type(error).__name__}: {error}).")
     lines = [
-        f"7-Scenes data missing for scenes {missing}: not in manual_dir "
-        f"{manual_path} and the download failed ({type(error).__name__}: "
-        f"{error}).",
+        f"7-Scenes data missing for scenes {missing}: {reason}",
         "Expected, for each requested scene, one of:",
     ]
     for scene in scenes:

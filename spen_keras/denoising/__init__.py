@@ -43,11 +43,13 @@ from spen_keras.denoising.seven_scenes_frames import read_split
 from spen_keras.denoising.commands import COMMANDS
 from spen_keras.denoising.denoising_presets import DENOISING_PRESETS
 from spen_keras.denoising.table1 import TABLE1
+from spen_keras.datasets.seven_scenes import SevenScenesDataError
 from spen_keras.family import register_family
 
 register_family("denoising", presets=DENOISING_PRESETS, tables=[TABLE1],
                 commands=COMMANDS,
-                user_errors=(DepthImageError, DenoisingError))
+                user_errors=(DepthImageError, DenoisingError,
+                             SevenScenesDataError))
 
 __all__ = [
     "DEPTH_SCALE_MM",
