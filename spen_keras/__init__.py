@@ -22,6 +22,7 @@ from spen_keras.energies import *  # noqa: E402,F401,F403
 from spen_keras.spen import SPEN  # noqa: E402
 from spen_keras.spen import iterate_weights  # noqa: E402
 from spen_keras.step_rules import *  # noqa: E402,F401,F403
+from spen_keras.tiled_inference import predict_tiled  # noqa: E402
 from spen_keras.unrolled_minimizer import MinimizationResult  # noqa: E402
 from spen_keras.unrolled_minimizer import UnrolledMinimizer  # noqa: E402
 from spen_keras import keras_preset_kind  # noqa: E402,F401  (the Keras kind)

@@ -127,32 +127,130 @@ class SPEN(keras.Model):
         self._forward(tf.zeros(concrete, self.compute_dtype), training=False)
         self.built = True
 
+    def check_input_shape(self, shape, dtype=None):
+        """Raises a clear error for an x of the wrong rank, channels or dtype.
+
+        A Python-level check on the static shape, done before Keras' compiled
+        functions are entered: after a first call `predict`'s function may be
+        relaxed to any shape, and a wrong rank would then reach the kernels
+        (where oneDNN aborts the process instead of raising).
+
+        Args:
+            shape: x's shape (a tuple or `tf.TensorShape`, axes may be None).
+            dtype: x's dtype, or None to skip the dtype check.
+
+        Raises:
+            TypeError: x is not floating point.
+            ValueError: x's rank or channel count differs from what the model
+                was built (or first called) with.
+        """
+        if dtype is not None and not tf.as_dtype(dtype).is_floating:
+            raise TypeError(
+                f"SPEN expects a floating-point x; got {tf.as_dtype(dtype).name}"
+                f" (convert it with x.astype('float32')).")
+        shape = tf.TensorShape(shape)
+        if shape.rank is None:
+            return
+        expected = self._expected_input_shape
+        if expected is None:
+            # Built implicitly by a first call (e.g. in `fit`): remember the
+            # rank and channels, every other axis free, as `build` would.
+            self._expected_input_shape = (None,) * (shape.rank - 1) + (
+                shape[-1],)
+            return
+        if shape.rank != len(expected):
+            raise ValueError(
+                f"SPEN was built for x of rank {len(expected)} (shape "
+                f"{tuple(expected)}); got x of shape {tuple(shape)}.")
+        if (expected[-1] is not None and shape[-1] is not None
+                and shape[-1] != expected[-1]):
+            raise ValueError(
+                f"SPEN was built for x with {expected[-1]} channel(s) on the "
+                f"last axis; got x of shape {tuple(shape)}.")
+
     def check_input(self, x):
         """Raises a clear error for a wrongly shaped or non-finite x."""
         x = tf.convert_to_tensor(x)
-        if not x.dtype.is_floating:
-            raise TypeError(f"SPEN expects a floating-point x; got {x.dtype}.")
+        self.check_input_shape(x.shape, x.dtype)
+        x = tf.cast(x, self.compute_dtype)
         expected = self._expected_input_shape
-        if expected is None and x.shape.rank is not None:
-            # Built implicitly by a first call (e.g. in `fit`): remember the
-            # rank and channels, every other axis free, as `build` would.
-            self._expected_input_shape = (None,) * (x.shape.rank - 1) + (
-                x.shape[-1],)
-        elif expected is not None and x.shape.rank is not None:
-            if x.shape.rank != len(expected):
-                raise ValueError(
-                    f"SPEN was built for x of rank {len(expected)} (shape "
-                    f"{expected}); got x of shape {tuple(x.shape)}."
-                )
-            if expected[-1] is not None and x.shape[-1] is not None:
-                if x.shape[-1] != expected[-1]:
-                    raise ValueError(
-                        f"SPEN was built for x with {expected[-1]} channel(s) "
-                        f"on the last axis; got x of shape {tuple(x.shape)}."
-                    )
+        if x.shape.rank is None and expected is not None:
+            # A relaxed trace: check the rank at run time, before any kernel.
+            x = tf.ensure_shape(x, [None] * len(expected))
+        x = self._check_spatial_size(x)
         return tf.debugging.assert_all_finite(
-            tf.cast(x, self.compute_dtype), "SPEN input x contains NaN or Inf"
-        )
+            x, "SPEN input x contains NaN or Inf")
+
+    def _check_data(self, x):
+        """`check_input_shape` on what fit/evaluate/predict were given:
+        arrays, tensors, or a tf.data.Dataset's element spec."""
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if isinstance(spec, (tuple, list)):
+                spec = spec[0]
+            if isinstance(spec, tf.TensorSpec):
+                self.check_input_shape(spec.shape, spec.dtype)
+            return
+        if isinstance(x, (tuple, list)) or not hasattr(x, "shape"):
+            return
+        dtype = getattr(x, "dtype", None)
+        try:
+            dtype = tf.as_dtype(dtype)
+        except TypeError:
+            raise TypeError(f"SPEN expects a floating-point x; got an array "
+                            f"of dtype {dtype}.") from None
+        self.check_input_shape(x.shape, dtype)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_data(x)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_data(x)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_data(x)
+        return super().predict(x, *args, **kwargs)
+
+    def _check_spatial_size(self, x):
+        """Refuses an x smaller than the energy's minimum spatial size.
+
+        Applies when y_0 is x itself (no feature or init network; otherwise
+        the energy checks y). Spatial axes are those between batch and
+        channels. A static size is checked here, in Python, with a one-line
+        ValueError; an axis unknown at trace time (a relaxed `tf.function`)
+        gets a run-time assert that x depends on, so it fails before any
+        convolution sees it.
+
+        Returns:
+            x (with the run-time check attached when one was needed).
+        """
+        if self.feature_network is not None or self.init_network is not None:
+            return x
+        minimum = self.energy.minimum_spatial_size()
+        rank = x.shape.rank
+        if minimum is None or minimum <= 1 or rank is None or rank < 3:
+            return x
+        spatial = tuple(x.shape)[1:-1]
+        if any(d is not None and d < minimum for d in spatial):
+            error = ValueError(
+                f"SPEN input x is too small for its energy: every spatial "
+                f"axis needs at least {minimum} pixels ("
+                f"{'x'.join([str(minimum)] * len(spatial))}); got x of shape "
+                f"{tuple(x.shape)}.")
+            # Keep the message one line: Keras re-raises an error carrying
+            # this flag as is instead of wrapping it in call details.
+            error._keras_call_info_injected = True
+            raise error
+        if all(d is not None for d in spatial) or tf.executing_eagerly():
+            return x
+        check = tf.debugging.assert_greater_equal(
+            tf.shape(x)[1:-1], tf.constant(minimum, tf.int32),
+            message=(f"SPEN input x is too small for its energy: every "
+                     f"spatial axis needs at least {minimum} pixels"))
+        with tf.control_dependencies([check]):
+            return tf.identity(x)
 
     def features_and_init(self, x, training=None):
         """Returns (F(x), y_0)."""
@@ -167,9 +265,16 @@ class SPEN(keras.Model):
     def _forward(self, x, training=None, extra_energy=None):
         x = self.check_input(x)
         features, y0 = self.features_and_init(x, training=training)
-        return self.minimizer.minimize(
+        result = self.minimizer.minimize(
             y0, features, training=training, extra_energy=extra_energy
         )
+        if not self.built:
+            # Built by a first `fit`/`evaluate` step rather than by `build`
+            # or `__call__`: every sub-layer has its weights now. Marking it
+            # built lets `save` record the build shape, so `load_model`
+            # rebuilds the model and restores the optimizer's state.
+            self.built = True
+        return result
 
     def call(self, x, training=None):
         return self._forward(x, training=training).y
@@ -293,6 +398,15 @@ class SPEN(keras.Model):
             self.build(self._expected_input_shape)
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
+
+    def get_build_config(self):
+        if self._expected_input_shape is None:
+            return None
+        return {"input_shape": list(self._expected_input_shape)}
+
+    def build_from_config(self, config):
+        if config and config.get("input_shape") is not None:
+            self.build(config["input_shape"])
 
     def get_config(self):
         config = super().get_config()

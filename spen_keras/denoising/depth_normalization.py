@@ -1,6 +1,6 @@
 """Depth units, validity masks and hole filling for the denoising benchmark.
 
-Convention used throughout spen-keras (fixed in DESIGN.md, "Protocols"):
+Convention used throughout spen-keras (stated in README.md, "Protocols"):
 
 * Normalised depth = millimetres / 5000 (`DEPTH_SCALE_MM`), so Kinect depths
   (0.5 m to 5 m) fall inside (0.1, 1.0] and PSNR uses a peak value of 1.
@@ -21,6 +21,8 @@ Example:
 >>> fill_invalid(normalize_depth(row), valid_mask(row)).tolist()
 [[0.5, 0.5, 1.0, 1.0, 1.0]]
 """
+
+import warnings
 
 import numpy as np
 from scipy import ndimage
@@ -143,3 +145,34 @@ def fill_invalid(depth, mask):
     )
     filled = plane[tuple(nearest)].astype(np.float32)
     return filled.reshape(depth.shape)
+
+
+# Kinect-class sensors read roughly 0.4-8 m; a frame whose typical valid
+# value lies far outside 100 mm - 20 m is almost surely in other units.
+PLAUSIBLE_MEDIAN_MM = (100, 20000)
+
+
+class DepthRangeWarning(UserWarning):
+    """The depth values do not look like millimetres."""
+
+
+def check_depth_range(raw_uint16, source="the depth frame"):
+    """Warns (`DepthRangeWarning`) when the valid depths are implausible as
+    millimetres, e.g. a PNG holding metres (values 0-8) or 0.1 mm units.
+
+    Returns:
+        The median valid depth in the frame's units (None if none is valid).
+    """
+    raw = np.asarray(raw_uint16)
+    mask = valid_mask(raw)
+    if not mask.any():
+        return None
+    median = float(np.median(raw[mask]))
+    low, high = PLAUSIBLE_MEDIAN_MM
+    if not low <= median <= high:
+        warnings.warn(
+            f"{source}: median depth {median:g} is outside {low}-{high}; "
+            "spen-keras expects millimetres (e.g. metres x 1000), so the "
+            "output will be unreliable.", DepthRangeWarning, stacklevel=2)
+    return median
+

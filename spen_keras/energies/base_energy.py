@@ -98,6 +98,45 @@ class Energy(keras.layers.Layer):
         """A human description of the expected shape for error messages."""
         return ""
 
+    # --- receptive field ---------------------------------------------------
+    #
+    # Two numbers describe how an energy sees the spatial axes of y (every
+    # axis between batch and the last, channel axis). They let a model refuse
+    # inputs too small for it with a clear message, and let inference split a
+    # large input into overlapping tiles that give exactly the whole-input
+    # result (`spen_keras.tiled_inference`).
+
+    def minimum_spatial_size(self):
+        """The smallest size of every spatial axis of y the energy accepts.
+
+        For a stack of "valid" convolutions with kernel sizes k_1..k_L this is
+        sum_l (k_l - 1) + 1 (one output window must fit); per-pixel energies
+        return 1.
+
+        Returns:
+            An int (the same bound on every spatial axis), or None for an
+            energy without spatial structure (e.g. one over the flattened y),
+            which sets no such bound.
+        """
+        return None
+
+    def gradient_radius(self):
+        """How far, in pixels, information travels in one evaluation of dE/dy.
+
+        dE/dy at pixel i depends on y (and on the features) only at pixels j
+        with |j - i| <= radius along every spatial axis. One unrolled step
+        therefore moves information by at most this many pixels, and T steps
+        by T x radius. Per-pixel energies return 0; a stack of convolutions
+        with kernel sizes k_1..k_L returns sum_l (k_l - 1) (see
+        `ImageEnergy.gradient_radius` for the derivation).
+
+        Returns:
+            A non-negative int, or None when dE/dy is not spatially local
+            (e.g. an energy over the flattened y): such an energy cannot be
+            evaluated exactly in tiles.
+        """
+        return None
+
     def call(self, y, features=None):
         self.check_y(y)
         features = self.select_features(features)

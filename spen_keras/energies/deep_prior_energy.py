@@ -106,6 +106,9 @@ class DeepPriorEnergy(ImageEnergy):
             "output_kernel", (1, 1, in_channels, 1), self.input_convex
         )
 
+    def conv_kernel_sizes(self):
+        return list(self.kernel_sizes) + [1]
+
     def energy(self, y, features):
         hidden = y
         for kernel, bias in zip(self.kernels, self.biases):

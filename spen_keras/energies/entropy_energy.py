@@ -39,6 +39,14 @@ class EntropyEnergy(Energy):
         self.mode = mode
         self.epsilon = check_positive("epsilon", epsilon)
 
+    def minimum_spatial_size(self):
+        """1: the energy is a sum of per-position terms."""
+        return 1
+
+    def gradient_radius(self):
+        """0: dE/dy at a position depends on that position alone."""
+        return 0
+
     def energy(self, y, features):
         def x_log_x(values):
             return values * tf.math.log(tf.maximum(values, self.epsilon))

@@ -73,6 +73,9 @@ class FieldOfExpertsEnergy(ImageEnergy):
             ),
         )
 
+    def conv_kernel_sizes(self):
+        return [self.filter_size]
+
     def energy(self, y, features):
         responses = self.convolve(y, self.filters)
         return sum_over_non_batch_axes(soft_abs(responses, self.temperature))

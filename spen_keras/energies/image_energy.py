@@ -73,6 +73,58 @@ class ImageEnergy(Energy):
     def shape_description(self):
         return f"(batch, height, width, {self.channels})"
 
+    def conv_kernel_sizes(self):
+        """Side lengths of the square kernels of the convolutions applied in
+        sequence to y (1x1 ones may be left out). Subclasses override it."""
+        raise NotImplementedError
+
+    def minimum_spatial_size(self):
+        """Smallest height and width of y (see `Energy.minimum_spatial_size`).
+
+        "valid": one window of the whole stack must fit, sum_l (k_l - 1) + 1.
+        "reflect": every layer keeps the size and pads ceil((k - 1) / 2)
+        mirrored pixels on one side, which needs at least that many plus one
+        pixels, so max_l ceil((k_l - 1) / 2) + 1. "zero": 1.
+        """
+        sizes = self.conv_kernel_sizes()
+        if self.padding == "valid":
+            return sum(k - 1 for k in sizes) + 1
+        if self.padding == "reflect":
+            return max([(k - 1) - (k - 1) // 2 + 1 for k in sizes] + [1])
+        return 1
+
+    def gradient_radius(self):
+        """sum_l (k_l - 1) over the convolution stack, for every padding.
+
+        Derivation: each layer's output at p reads its input on a window of
+        k_l pixels containing p, so an output of the whole stack reads y on a
+        window W(p) of S = sum_l (k_l - 1) + 1 pixels. E is a sum over
+        outputs p of functions of y on W(p), so dE/dy_i sums the derivatives
+        of the outputs whose window contains i, and each of those depends on
+        y over its own window. A window of S pixels that contains i lies in
+        [i - (S - 1), i + (S - 1)], hence the radius S - 1 in each direction,
+        and with generic weights the pixels at exactly that distance do
+        matter (the window that starts, or ends, at i). Padding only changes
+        which windows exist near the border; mirrored or zero pixels are
+        never farther than that (`tests/test_tiled_inference.py` checks this
+        numerically).
+        """
+        return sum(k - 1 for k in self.conv_kernel_sizes())
+
+    def check_y(self, y):
+        super().check_y(y)
+        minimum = self.minimum_spatial_size()
+        shape = y.shape
+        if shape.rank is None or shape.rank < 3 or minimum <= 1:
+            return
+        small = [d for d in shape[1:-1] if d is not None and d < minimum]
+        if small:
+            raise ValueError(
+                f"{self.__class__.__name__} with padding {self.padding!r} "
+                f"needs y of at least {minimum}x{minimum} pixels; got shape "
+                f"{tuple(shape)}."
+            )
+
     def convolve(self, y, kernel):
         """Stride-1 convolution of `y` with `kernel` under `self.padding`."""
         size_h, size_w = kernel.shape[0], kernel.shape[1]

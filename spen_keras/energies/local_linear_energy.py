@@ -62,6 +62,14 @@ class LocalLinearEnergy(Energy):
         """Per-position label scores W f_i + b, shape (batch, ..., L)."""
         return tf.tensordot(features, self.kernel, axes=1) + self.bias
 
+    def minimum_spatial_size(self):
+        """1: the energy is a sum of per-position terms."""
+        return 1
+
+    def gradient_radius(self):
+        """0: dE/dy at a position depends on that position alone."""
+        return 0
+
     def energy(self, y, features):
         return -sum_over_non_batch_axes(y * self.local_scores(features))
 

@@ -61,6 +61,14 @@ class QuadraticDataEnergy(Energy):
         """sigma^2 as a tensor."""
         return tf.exp(self.log_variance)
 
+    def minimum_spatial_size(self):
+        """1: the energy is a sum of per-pixel terms."""
+        return 1
+
+    def gradient_radius(self):
+        """0: dE/dy at a pixel depends on that pixel alone."""
+        return 0
+
     def energy(self, y, features):
         if features.shape.rank is not None and y.shape.rank is not None:
             if not features.shape.is_compatible_with(y.shape):

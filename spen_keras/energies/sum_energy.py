@@ -39,6 +39,19 @@ class SumEnergy(Energy):
                 )
         self.energies = energies
 
+    def minimum_spatial_size(self):
+        """The largest of the terms' minimum sizes (None if none sets one)."""
+        sizes = [term.minimum_spatial_size() for term in self.energies]
+        sizes = [s for s in sizes if s is not None]
+        return max(sizes) if sizes else None
+
+    def gradient_radius(self):
+        """The largest of the terms' radii; None if any term has none."""
+        radii = [term.gradient_radius() for term in self.energies]
+        if any(r is None for r in radii):
+            return None
+        return max(radii)
+
     def energy(self, y, features):
         return tf.add_n([term(y, features) for term in self.energies])
 
