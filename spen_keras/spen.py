@@ -151,6 +151,7 @@ class SPEN(keras.Model):
         shape = tf.TensorShape(shape)
         if shape.rank is None:
             return
+        self._check_static_spatial_size(shape)
         expected = self._expected_input_shape
         if expected is None:
             # Built implicitly by a first call (e.g. in `fit`): remember the
@@ -213,6 +214,32 @@ class SPEN(keras.Model):
         self._check_data(x)
         return super().predict(x, *args, **kwargs)
 
+    def _check_static_spatial_size(self, shape):
+        """The static half of `_check_spatial_size`, on a shape.
+
+        Returns:
+            The minimum spatial size to enforce, or None if none applies.
+        """
+        if self.feature_network is not None or self.init_network is not None:
+            return None
+        minimum = self.energy.minimum_spatial_size()
+        shape = tf.TensorShape(shape)
+        rank = shape.rank
+        if minimum is None or minimum <= 1 or rank is None or rank < 3:
+            return None
+        spatial = tuple(shape)[1:-1]
+        if any(d is not None and d < minimum for d in spatial):
+            error = ValueError(
+                f"SPEN input x is too small for its energy: every spatial "
+                f"axis needs at least {minimum} pixels ("
+                f"{'x'.join([str(minimum)] * len(spatial))}); got x of shape "
+                f"{tuple(shape)}.")
+            # Keep the message one line: Keras re-raises an error carrying
+            # this flag as is instead of wrapping it in call details.
+            error._keras_call_info_injected = True
+            raise error
+        return minimum
+
     def _check_spatial_size(self, x):
         """Refuses an x smaller than the energy's minimum spatial size.
 
@@ -226,23 +253,10 @@ class SPEN(keras.Model):
         Returns:
             x (with the run-time check attached when one was needed).
         """
-        if self.feature_network is not None or self.init_network is not None:
-            return x
-        minimum = self.energy.minimum_spatial_size()
-        rank = x.shape.rank
-        if minimum is None or minimum <= 1 or rank is None or rank < 3:
+        minimum = self._check_static_spatial_size(x.shape)
+        if minimum is None:
             return x
         spatial = tuple(x.shape)[1:-1]
-        if any(d is not None and d < minimum for d in spatial):
-            error = ValueError(
-                f"SPEN input x is too small for its energy: every spatial "
-                f"axis needs at least {minimum} pixels ("
-                f"{'x'.join([str(minimum)] * len(spatial))}); got x of shape "
-                f"{tuple(x.shape)}.")
-            # Keep the message one line: Keras re-raises an error carrying
-            # this flag as is instead of wrapping it in call details.
-            error._keras_call_info_injected = True
-            raise error
         if all(d is not None for d in spatial) or tf.executing_eagerly():
             return x
         check = tf.debugging.assert_greater_equal(

@@ -113,12 +113,13 @@ BAD_AFTER_GOOD = """
     import numpy as np
     import spen_keras
     from spen_keras import SPEN
-    m = SPEN.from_preset("foe_3")
+    m = SPEN.from_preset("dp_3")
     x = np.full((2, 24, 24, 1), 0.4, "float32")
     m.predict(x, verbose=0)
     m.predict(np.full((1, 30, 28, 1), 0.4, "float32"), verbose=0)
     for bad in (x[0], np.repeat(x, 3, -1), x.astype("int32"),
-                np.full((2, 24, 24), 0.4, "float32")):
+                np.full((2, 24, 24), 0.4, "float32"),
+                np.full((1, 12, 40, 1), 0.4, "float32")):
         try:
             m.predict(bad, verbose=0)
         except (ValueError, TypeError) as error:
@@ -142,6 +143,9 @@ def test_bad_inputs_after_good_calls_raise_clear_errors(tmp_path):
         "with x.astype('float32')).",
         "ValueError | SPEN was built for x of rank 4 (shape (None, None, "
         "None, 1)); got x of shape (2, 24, 24).",
+        "ValueError | SPEN input x is too small for its energy: every "
+        "spatial axis needs at least 13 pixels (13x13); got x of shape "
+        "(1, 12, 40, 1).",
     ], output
 
 
