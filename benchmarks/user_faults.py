@@ -27,6 +27,10 @@ FRAME = (HERE.parent / "datasets" / "seven_scenes" / "embedded" / "stairs"
          / "seq-04" / "frame-000001.depth.png")
 
 
+NATIVE_NOTICES = ("I0000 ", "WARNING: All log messages before absl",
+                  "To enable the following instructions")
+
+
 def console(*args):
     return [sys.executable, "-c", "import sys, spen_keras_launcher; "
             "sys.exit(spen_keras_launcher.main(sys.argv[1:]))", *args]
@@ -181,8 +185,12 @@ def main():
         done = subprocess.run(command, cwd=scratch, env=env,
                               capture_output=True, text=True, timeout=900)
         seconds = time.perf_counter() - started
-        stderr_lines = len([l for l in done.stderr.splitlines() if l.strip()])
-        seen = last_line(done.stderr) or last_line(done.stdout)
+        # TensorFlow's native start-up notices (printed by any Python program
+        # importing it; the console script holds them back) are not counted.
+        stderr_lines = len([l for l in done.stderr.splitlines() if l.strip()
+                            and not l.startswith(NATIVE_NOTICES)])
+        seen = (last_line(done.stdout) if done.returncode == 0 else "") or \
+            last_line(done.stderr) or last_line(done.stdout)
         errors = [l for l in done.stderr.splitlines()
                   if l.startswith("spen-keras: error:")]
         if errors:
