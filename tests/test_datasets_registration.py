@@ -33,3 +33,17 @@ def test_every_builder_module_is_imported_by_the_package():
     imported = {module.__name__
                 for module in spen_keras.datasets.BUILDER_MODULES}
     assert found and found == imported
+
+
+def test_importing_spen_keras_datasets_registers_conll2005(tmp_path):
+    code = (
+        "import spen_keras.datasets, tensorflow_datasets as tfds\n"
+        f"builder = tfds.builder('conll2005', data_dir={str(tmp_path)!r})\n"
+        "assert type(builder).__module__ == ("
+        "'spen_keras.datasets.conll2005.conll2005_dataset_builder')\n"
+        "assert builder.builder_config.name == 'public'\n"
+        "assert tfds.builder('conll2005/full', "
+        f"data_dir={str(tmp_path)!r}).builder_config.with_words\n")
+    result = subprocess.run([sys.executable, "-c", code], timeout=120,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]

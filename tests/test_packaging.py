@@ -41,3 +41,12 @@ def test_non_tensorflow_backend_is_refused_clearly():
     assert result.returncode != 0
     assert "TensorFlow backend" in result.stderr
     assert "KERAS_BACKEND='jax'" in result.stderr
+
+
+def test_conll2005_public_layers_ship_with_the_package():
+    package = importlib.resources.files("spen_keras.datasets.conll2005")
+    assert (package / "public" / "README").is_file()
+    assert (package / "public" / "train" / "props"
+            / "train.21.props.gz").is_file()
+    assert (package / "dummy_data" / "devel" / "words"
+            / "devel.24.words.gz").is_file()
