@@ -42,11 +42,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+
+# The sibling benchmark's RSS readers (this folder is sys.path[0]).
+from unrolled_training import current_rss_mb, peak_rss_mb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS_JSON = os.path.join(HERE, "results", "tiled_inference.json")
@@ -65,14 +67,6 @@ RUNS = [  # (height, width, mode)
 
 
 # --- child: one configuration -------------------------------------------
-
-def current_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
 
 def make_frame(height, width):
     """A raw uint16 depth frame of the given size: an embedded test frame
@@ -104,8 +98,7 @@ def worker(args):
         def wrapped(*a, **k):
             # Peak so far = frame, model, and denoise_depth's numpy
             # pre-processing (normalising, hole filling), before the model.
-            captured["peak_before_model"] = resource.getrusage(
-                resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            captured["peak_before_model"] = peak_rss_mb()
             result = function(*a, **k)
             captured["y"] = result[0] if isinstance(result, tuple) else result
             return result
@@ -139,8 +132,7 @@ def worker(args):
         "loadavg_1min": [load_before, os.getloadavg()[0]],
         "rss_before_mb": rss_before,
         "peak_rss_before_model_mb": captured.get("peak_before_model"),
-        "peak_rss_mb": resource.getrusage(
-            resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
     }
     if args.save:
         np.save(args.save, np.asarray(captured["y"], np.float32).reshape(
