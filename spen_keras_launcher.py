@@ -10,11 +10,14 @@ backend other than TensorFlow is a one-line error. Everything else is
 """
 
 import contextlib
+from importlib import metadata
 import os
 import sys
 import tempfile
 
-VERSION = "0.1.0"  # tests/test_cli.py checks it equals spen_keras.__version__
+# The installed distribution's version (no spen_keras import needed);
+# tests/test_cli.py checks it equals spen_keras.__version__.
+VERSION = metadata.version("spen-keras")
 
 SUMMARY = """\
 usage: spen-keras [-h] [--version] COMMAND ...
