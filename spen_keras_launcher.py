@@ -73,7 +73,13 @@ def main(argv=None):
         sys.stderr.write(captured.read())
         print(f"spen-keras: error: {error}", file=sys.stderr)
         return 2
-    return spen_keras.cli.main(argv)
+    try:
+        return spen_keras.cli.main(argv)
+    except BrokenPipeError:
+        # The reader went away (`spen-keras zoo list | head`): stop quietly,
+        # as other command-line tools do, instead of a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 class _Captured:

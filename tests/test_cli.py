@@ -96,6 +96,20 @@ def test_console_user_error_is_one_line_exit_2(tmp_path, crop):
                            "PNG.\n")
 
 
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
+    # `spen-keras zoo list | head -0`: the pipe is closed before the
+    # command prints anything.
+    code = "import sys, spen_keras_launcher; " \
+           "sys.exit(spen_keras_launcher.main(sys.argv[1:]))"
+    process = subprocess.Popen([sys.executable, "-c", code, "zoo", "list"],
+                               cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=600) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
 # === Argument checks ===
 
 
