@@ -62,7 +62,8 @@ class PresetSpec:
         family: the task family that registered it ("denoising").
         table: the table it reproduces ("table1").
         row: the row's label in that table ("DP-3").
-        paper_value: the paper's number for the row (None where it has none).
+        paper_value: the paper's number for the row (None where it has none;
+            for a table with several columns, its primary column).
         metric: the table's metric ("PSNR (dB)").
         higher_is_better: direction of the metric.
         description: one line for `spen-keras zoo list`.
@@ -70,6 +71,8 @@ class PresetSpec:
         recipe: the kind's training recipe (family-defined object).
         tags: free labels that a table's claims select rows by
             (e.g. {"spen", "deep_prior", "end_to_end"}).
+        paper_values: for a table with several columns, the paper's number
+            per column name (None elsewhere).
     """
 
     name: str
@@ -83,6 +86,7 @@ class PresetSpec:
     recipe: Any = None
     higher_is_better: bool = True
     tags: frozenset = frozenset()
+    paper_values: Optional[dict] = None
 
     @property
     def warm_start(self):

@@ -16,6 +16,11 @@ def iterate_weights(num_steps):
             for t in range(1, num_steps + 1)]
 
 
+def _batch_size(x):
+    """The batch size of x, a tensor or a (dict) structure of tensors."""
+    return tf.shape(tf.nest.flatten(x)[0])[0]
+
+
 def _deserialize(obj):
     if isinstance(obj, dict):
         return keras.saving.deserialize_keras_object(obj)
@@ -119,6 +124,11 @@ class SPEN(keras.Model):
     # --- forward ---------------------------------------------------------
 
     def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            # A structured input: the sub-layers build on the first forward
+            # pass, which the caller runs on real data.
+            self.built = True
+            return
         input_shape = tuple(input_shape)
         self._expected_input_shape = input_shape
         # Run one forward pass on a small concrete batch so that every
@@ -170,7 +180,19 @@ class SPEN(keras.Model):
                 f"last axis; got x of shape {tuple(shape)}.")
 
     def check_input(self, x):
-        """Raises a clear error for a wrongly shaped or non-finite x."""
+        """Raises a clear error for a wrongly shaped or non-finite x.
+
+        x may also be a dict of tensors (a structured input read by the
+        feature network, e.g. SRL's grid of feature ids and constraint
+        pairs): its floating entries are checked to be finite and the rest
+        is left to the feature network.
+        """
+        if isinstance(x, dict):
+            return {key: (tf.debugging.assert_all_finite(
+                        value, f"SPEN input x[{key!r}] contains NaN or Inf")
+                          if value.dtype.is_floating else value)
+                    for key, value in ((k, tf.convert_to_tensor(v))
+                                       for k, v in x.items())}
         x = tf.convert_to_tensor(x)
         self.check_input_shape(x.shape, x.dtype)
         x = tf.cast(x, self.compute_dtype)
@@ -371,7 +393,7 @@ class SPEN(keras.Model):
             if g is not None
         ]
         self.optimizer.apply_gradients(pairs)
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
@@ -383,7 +405,7 @@ class SPEN(keras.Model):
             result = self._forward(x, training=False)
             loss = self._unrolled_loss(y, result.iterates, sample_weight)
             y_pred = result.y
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     # --- export and config -----------------------------------------------

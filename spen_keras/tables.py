@@ -24,12 +24,15 @@ class RowResult:
         extras: family-specific results used by its figures (e.g. the
             predictions, a curve per iteration); not written to JSON.
         curve: optional metric per unrolled iteration (written to JSON).
+        columns: for a table with several columns, the metric per column
+            name (`value` is then the table's primary column).
     """
 
     value: float
     seconds: float
     extras: dict = dataclasses.field(default_factory=dict)
     curve: Optional[Sequence[float]] = None
+    columns: Optional[dict] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +83,13 @@ class TableDescription:
         figures: `figures(output_dir, data, results)` -> written paths.
         header: `header(data)` -> first line of the printed table.
         retrain_minutes: rough time of `--retrain` on 2 CPU cores.
+        columns: names of the metric's columns for a table that reports
+            it on several evaluation sets (e.g. ("dev WSJ", "test WSJ",
+            "test Brown")); each row's paper values are then
+            `PresetSpec.paper_values` and its measured ones
+            `RowResult.columns`. Empty: one column.
+        reference_rows: rows of the paper printed as published values only
+            (systems we do not reproduce): (label, {column: value}, source).
     """
 
     name: str
@@ -94,6 +104,8 @@ class TableDescription:
     figures: Optional[Callable] = None
     header: Optional[Callable] = None
     retrain_minutes: Optional[int] = None
+    columns: tuple = ()
+    reference_rows: tuple = ()
 
 
 def register_table(table):

@@ -44,7 +44,32 @@ def test_templates_and_simple_values():
         "phrase_type": "NP", "head_pos": "NN", "path": "NP↑VP↓VBN",
         "short_path": "NP↑VP↓VBN", "position": "after", "distance": "0",
         "ne": "O", "lemma_path": "give|NP↑VP↓VBN",
-        "type_position_voice": "NP|after|passive"}
+        "type_position_voice": "NP|after|passive",
+        "predicate_pos": "VBN", "subcat": "VP>VBN*+NP+PP",
+        "first_pos": "DT", "last_pos": "NN", "before_pos": "VBN",
+        "after_pos": "IN", "left_sister": "VBN", "right_sister": "PP",
+        "length": "2", "lemma_type_position": "give|NP|after",
+        "voice_position_subcat": "passive|after|VP>VBN*+NP+PP",
+        "parent_type": "VP", "head_lemma": "-", "partial_path": "NP↑VP",
+        "common_ancestor": "VP", "position_distance": "after|0",
+        "type_head_pos": "NP|NN"}
+
+
+def test_boundary_features_at_sentence_ends_and_head_lemma():
+    tree, layers = given()
+    # The subject, seen from "given": first token, no left sister.
+    subject = af.arc_features(tree, 2, (0, 0), layers)
+    assert subject["before_pos"] == "<s>" and subject["left_sister"] == "-"
+    assert subject["partial_path"] == "NP↑S"
+    assert subject["common_ancestor"] == "S"
+    # The final period: after it, "</s>".
+    period = af.arc_features(tree, 2, (7, 7), layers)
+    assert period["after_pos"] == "</s>" and period["right_sister"] == "-"
+    # Seen from the AUX "was" as a (made-up) predicate, the VP headed by
+    # "given" has the head lemma "give", the only words the layers have.
+    layers["props"][1][0] = "be"
+    vp = af.arc_features(tree, 1, (2, 6), layers)
+    assert vp["head_lemma"] == "give" and vp["predicate_pos"] == "AUX"
 
 
 @pytest.mark.parametrize("span, phrase, head, path, position, distance, ne", [

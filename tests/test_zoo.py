@@ -18,7 +18,7 @@ from spen_keras.tables import get_table
 from spen_keras.zoo import PRESETS_DIR
 
 FRAME = embedded_frames_dir() / "seq-01" / "frame-000000.depth.png"
-REGISTERED = presets.list_presets()
+REGISTERED = presets.list_presets(table="table1")
 TINY_FOREST = FilterForestRecipe(steps=1, overrides=tuple(dict(
     patch_size=5, feature_size=3, max_depth=3, min_samples_leaf=200,
     tree_pixels=2000, filter_pixels=4000, noise_realizations=1).items()))

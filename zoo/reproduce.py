@@ -25,28 +25,62 @@ def _retrain(table, specs, retrained_root, output_dir, log):
             presets_root=str(retrained_root), overwrite=True)
 
 
+def _number(value):
+    return "-" if value is None else f"{value:.2f}"
+
+
 def format_table(table, specs, data, results, claims):
     """The Markdown table: header, one line per row, the claims."""
     header = (table.header(data) if table.header else
               f"{table.title} ({table.metric}, {table.unit}) on {data.label} "
               f"(n = {data.size})")
     metric = table.metric
+    if table.columns:
+        return _format_columns(table, specs, header, results, claims)
     lines = [header, "",
              f"| row | paper {metric} | our {metric} | seconds |",
              "|---|---|---|---|"]
     for name in table.rows:
         spec = specs[name]
-        paper = "-" if spec.paper_value is None else f"{spec.paper_value:.2f}"
+        paper = _number(spec.paper_value)
         if name in results:
             result = results[name]
             lines.append(f"| {spec.row} | {paper} | {result.value:.2f} | "
                          f"{result.seconds:.1f} |")
         else:
             lines.append(f"| {spec.row} | {paper} | not measured | - |")
-    lines.append("")
-    for statement, holds in claims:
-        lines.append(f"- {'agrees' if holds else 'DISAGREES'}: {statement}")
-    return "\n".join(lines)
+    return "\n".join(lines + _claim_lines(claims))
+
+
+def _claim_lines(claims):
+    return [""] + [f"- {'agrees' if holds else 'DISAGREES'}: {statement}"
+                   for statement, holds in claims]
+
+
+def _format_columns(table, specs, header, results, claims):
+    """A table with one paper / ours pair of columns per evaluation set."""
+    names = list(table.columns)
+    lines = [header, "",
+             "| row | " + " | ".join(f"paper {c} | ours {c}" for c in names)
+             + " | seconds |",
+             "|---|" + "---|---|" * len(names) + "---|"]
+    for name in table.rows:
+        spec = specs[name]
+        paper = spec.paper_values or {}
+        result = results.get(name)
+        ours = (result.columns or {}) if result is not None else {}
+        cells = [f"{_number(paper.get(c))} | "
+                 + (_number(ours.get(c)) if result is not None
+                    else "not measured") for c in names]
+        seconds = f"{result.seconds:.1f}" if result is not None else "-"
+        lines.append(f"| {spec.row} | " + " | ".join(cells)
+                     + f" | {seconds} |")
+    for label, values, source in table.reference_rows:
+        cells = [f"{_number(values.get(c))} | (not reproduced)"
+                 for c in names]
+        lines.append(f"| {label} [{source}] | " + " | ".join(cells)
+                     + " | - |")
+    return "\n".join(lines + _claim_lines(claims))
 
 
 def check_claims(table, specs, data, measured):
@@ -104,6 +138,9 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
         "rows": {row: {"label": specs[row].row,
                        "paper": specs[row].paper_value,
                        "ours": measured.get(row),
+                       "paper_columns": specs[row].paper_values,
+                       "our_columns": (results[row].columns
+                                       if row in results else None),
                        "seconds": (results[row].seconds
                                    if row in results else None),
                        "per_iteration": (list(results[row].curve)
@@ -114,6 +151,9 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
         "claims": [{"claim": statement, "holds": bool(holds)}
                    for statement, holds in claims],
         "skipped": skipped,
+        "reference_rows": [{"label": label, "paper": values,
+                            "source": source}
+                           for label, values, source in table.reference_rows],
     }
     (output_dir / f"{name}.json").write_text(json.dumps(record, indent=2))
     if table.figures is not None and results:

@@ -42,7 +42,25 @@ template of `TEMPLATES`:
 - ``ne``: the label of a named entity containing the head token, else of the
   first named entity overlapping the span, else "O";
 - ``lemma_path``: lemma + "|" + path;
-- ``type_position_voice``: phrase type + "|" + position + "|" + voice.
+- ``type_position_voice``: phrase type + "|" + position + "|" + voice;
+- ``predicate_pos``: the predicate's POS tag;
+- ``subcat``: the predicate's parent phrase and its children's labels, the
+  predicate's own tag marked, e.g. "VP>VBD*+NP+PP" (Gildea & Jurafsky's
+  sub-categorisation);
+- ``first_pos`` / ``last_pos``: POS of the span's first / last token;
+- ``before_pos`` / ``after_pos``: POS of the token just before / after the
+  span ("<s>" / "</s>" at the sentence's ends);
+- ``left_sister`` / ``right_sister``: label of the constituent's left /
+  right sister ("-" where none);
+- ``length``: the span's length in tokens, bucketed like distance;
+- ``parent_type``: the label of the constituent's parent;
+- ``lemma_type_position`` and ``voice_position_subcat``: conjunctions;
+- ``head_lemma``: the props lemma of the candidate's head token when that
+  token is itself a predicate (the only words the public layers have),
+  else "-";
+- ``partial_path``: the path from the candidate up to the lowest common
+  ancestor only; ``common_ancestor``: that ancestor's label;
+- ``position_distance`` and ``type_head_pos``: conjunctions.
 
 `FeatureVocabulary` maps values to integer ids per template (id 0 is
 "<unk>" in each template), fitted on train with a minimum count, saved to
@@ -63,7 +81,12 @@ from spen_keras.srl import candidates as cands
 
 TEMPLATES = ("lemma", "sense", "voice", "phrase_type", "head_pos", "path",
              "short_path", "position", "distance", "ne", "lemma_path",
-             "type_position_voice")
+             "type_position_voice", "predicate_pos", "subcat", "first_pos",
+             "last_pos", "before_pos", "after_pos", "left_sister",
+             "right_sister", "length", "lemma_type_position",
+             "voice_position_subcat", "parent_type", "head_lemma",
+             "partial_path", "common_ancestor", "position_distance",
+             "type_head_pos")
 UNKNOWN = "<unk>"
 NO_ROLE = "O"
 UP, DOWN = "\u2191", "\u2193"
@@ -191,6 +214,17 @@ class _Sentence:
                                                    "<ne>"))
         self.nodes = span_nodes(tree)
 
+    def subcat(self, pred_index):
+        """The predicate's sub-categorisation frame (see the module doc)."""
+        tree = self.tree
+        leaf = tree.leaves[pred_index]
+        parent = tree.nodes[leaf].parent
+        if parent < 0:
+            return tree.nodes[leaf].label + "*"
+        labels = [tree.nodes[c].label + ("*" if c == leaf else "")
+                  for c in tree.children[parent]]
+        return tree.nodes[parent].label + ">" + "+".join(labels)
+
     def entity(self, head, start, end):
         for e_start, e_end, label in self.entities:
             if e_start <= head <= e_end:
@@ -223,6 +257,17 @@ def _features(sentence, pred_index, span, voice):
         position, gap = "contains", 0
     phrase = tree.nodes[node].label
     head = head_token(tree, node)
+    pos = [tree.nodes[leaf].label for leaf in tree.leaves]
+    parent = tree.nodes[node].parent
+    siblings = tree.children[parent] if parent >= 0 else [node]
+    where = siblings.index(node)
+    left = tree.nodes[siblings[where - 1]].label if where > 0 else "-"
+    right = (tree.nodes[siblings[where + 1]].label
+             if where + 1 < len(siblings) else "-")
+    subcat = sentence.subcat(pred_index)
+    up_steps = 0
+    while 2 * up_steps + 1 < len(pieces) and pieces[2 * up_steps + 1] == UP:
+        up_steps += 1
     return {
         "lemma": lemma,
         "sense": sense,
@@ -236,6 +281,23 @@ def _features(sentence, pred_index, span, voice):
         "ne": sentence.entity(head, start, end),
         "lemma_path": f"{lemma}|{path}",
         "type_position_voice": f"{phrase}|{position}|{voice}",
+        "predicate_pos": pos[pred_index],
+        "subcat": subcat,
+        "first_pos": pos[start],
+        "last_pos": pos[end],
+        "before_pos": pos[start - 1] if start > 0 else "<s>",
+        "after_pos": pos[end + 1] if end + 1 < len(pos) else "</s>",
+        "left_sister": left,
+        "right_sister": right,
+        "length": distance_bucket(end - start + 1),
+        "lemma_type_position": f"{lemma}|{phrase}|{position}",
+        "voice_position_subcat": f"{voice}|{position}|{subcat}",
+        "parent_type": (tree.nodes[parent].label if parent >= 0 else "-"),
+        "head_lemma": sentence.lemmas[head],
+        "partial_path": "".join(pieces[:2 * up_steps + 1]),
+        "common_ancestor": pieces[2 * up_steps],
+        "position_distance": f"{position}|{distance_bucket(gap)}",
+        "type_head_pos": f"{phrase}|{tree.nodes[tree.leaves[head]].label}",
     }
 
 
@@ -369,6 +431,63 @@ def gold_roles(spans, props_spans):
     return [gold.get(tuple(span), NO_ROLE) for span in spans]
 
 
+SentenceArcs = collections.namedtuple(
+    "SentenceArcs", ["key", "lemmas", "predicates", "gold"])
+SentenceArcs.__doc__ = """One sentence: its key, per-token predicate lemmas
+("-" for other tokens), the `PredicateArcs` of its predicates in order, and
+per predicate its gold spans (start, end inclusive, label) as `parse_props`
+gives them (V included; empty lists where the props have no arguments)."""
+
+
+def sentence_arcs(sentence, vocabulary=None, parse_layer="synt.cha",
+                  **candidate_options):
+    """The `SentenceArcs` of one sentence's layers as `read_split` gives
+    them ("props", the parse layer, optionally "ne" and "senses")."""
+    rows = sentence[parse_layer]
+    path, first = (sentence["paths"][parse_layer],
+                   sentence["lines"][parse_layer])
+    tree = cands.ParseTree.from_conll(
+        [row[1] for row in rows], [row[0] for row in rows],
+        origin=lambda i, p=path, f=first: f"{p}:{f + i}")
+    lemmas, predicates = layers_io.parse_props(
+        sentence["props"], sentence["lines"]["props"],
+        sentence["paths"]["props"])
+    prepared = _Sentence(tree, sentence)
+    arcs, gold = [], []
+    for position, _, _, props_spans in predicates:
+        spans = cands.xue_palmer_candidates(tree, position,
+                                            **candidate_options)
+        voice = _voice(tree, position)
+        features = [_features(prepared, position, span, voice)
+                    for span in spans]
+        ids = (None if vocabulary is None else
+               vocabulary.transform(features))
+        arcs.append(PredicateArcs(
+            sentence["key"], position, spans, features, ids,
+            gold_roles(spans, props_spans)))
+        gold.append(list(props_spans))
+    return SentenceArcs(sentence["key"], list(lemmas), arcs, gold)
+
+
+def _default_root():
+    return pathlib.Path(layers_io.__file__).parent / "public"
+
+
+def read_sentences(split="devel", vocabulary=None, root=None,
+                   parse_layer="synt.cha", **candidate_options):
+    """Yields the `SentenceArcs` of every sentence of a split (sentences
+    without predicates included), in file order; arguments as
+    `build_split`."""
+    if root is None:
+        root = _default_root()
+    layers = ["props", parse_layer, "ne"]
+    if split not in layers_io.SPLITS_WITHOUT_SENSES:
+        layers.append("senses")
+    for sentence in layers_io.read_split(root, split, layers):
+        yield sentence_arcs(sentence, vocabulary, parse_layer,
+                            **candidate_options)
+
+
 def build_split(split="devel", vocabulary=None, root=None,
                 parse_layer="synt.cha", **candidate_options):
     """The `PredicateArcs` of every predicate of a split, in file order,
@@ -382,32 +501,6 @@ def build_split(split="devel", vocabulary=None, root=None,
         root: the release folder; the shipped public layers by default.
         parse_layer: "synt.cha" or "synt.col2".
     """
-    if root is None:
-        root = pathlib.Path(layers_io.__file__).parent / "public"
-    layers = ["props", parse_layer, "ne"]
-    if split not in layers_io.SPLITS_WITHOUT_SENSES:
-        layers.append("senses")
-    result = []
-    for sentence in layers_io.read_split(root, split, layers):
-        rows = sentence[parse_layer]
-        path, first = (sentence["paths"][parse_layer],
-                       sentence["lines"][parse_layer])
-        tree = cands.ParseTree.from_conll(
-            [row[1] for row in rows], [row[0] for row in rows],
-            origin=lambda i, p=path, f=first: f"{p}:{f + i}")
-        _, predicates = layers_io.parse_props(
-            sentence["props"], sentence["lines"]["props"],
-            sentence["paths"]["props"])
-        prepared = _Sentence(tree, sentence)
-        for position, _, _, props_spans in predicates:
-            spans = cands.xue_palmer_candidates(tree, position,
-                                                **candidate_options)
-            voice = _voice(tree, position)
-            features = [_features(prepared, position, span, voice)
-                        for span in spans]
-            ids = (None if vocabulary is None else
-                   vocabulary.transform(features))
-            result.append(PredicateArcs(
-                sentence["key"], position, spans, features, ids,
-                gold_roles(spans, props_spans)))
-    return result
+    return [arcs for sentence in read_sentences(
+                split, vocabulary, root, parse_layer, **candidate_options)
+            for arcs in sentence.predicates]

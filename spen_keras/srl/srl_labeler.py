@@ -1,0 +1,136 @@
+"""`SrlLabeler`: a trained SRL model (local or SPEN) with its vocabulary,
+role set and decoder, from sentences to labelled propositions.
+
+>>> labeler = SrlLabeler.from_preset("srl_spen_lp")  # doctest: +SKIP
+>>> sentences = labeler.prepare(read_sentences("devel"))  # doctest: +SKIP
+>>> predicted = labeler.label(sentences)  # doctest: +SKIP
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from spen_keras.srl import srl_data
+from spen_keras.srl import srl_decode
+from spen_keras.srl.srl_layers import LocalSrlModel
+
+MODELS = ("local", "spen")
+
+
+class SrlLabeler:
+    """A model plus what it needs to label sentences.
+
+    Args:
+        model: a `LocalSrlModel` or the SRL `SPEN` (`srl_spen`).
+        vocabulary: the `FeatureVocabulary` its feature ids come from.
+        role_set: the `srl_data.RoleSet` of its outputs.
+        decoder: "h", "lp" or "ilp" (`srl_decode.DECODERS`).
+        batch_size: sentences per SPEN batch (arcs: 64 x that for local).
+    """
+
+    def __init__(self, model, vocabulary, role_set, decoder="h",
+                 batch_size=32):
+        self.model = model
+        self.vocabulary = vocabulary
+        self.role_set = role_set
+        self.decoder = srl_decode.check_decoder(decoder)
+        self.batch_size = int(batch_size)
+        self.kind = "local" if isinstance(model, LocalSrlModel) else "spen"
+
+    @classmethod
+    def from_preset(cls, preset):
+        """Loads a shipped SRL preset by name, or a preset folder."""
+        from spen_keras.presets import PresetError, load_preset
+
+        labeler = load_preset(preset)
+        if not isinstance(labeler, cls):
+            raise PresetError(f"Preset {preset!r} is not an SRL preset.")
+        return labeler
+
+    def with_decoder(self, decoder):
+        """The same model with another decoder."""
+        return SrlLabeler(self.model, self.vocabulary, self.role_set,
+                          decoder, self.batch_size)
+
+    def prepare(self, sentences):
+        """The sentences (`arc_features.SentenceArcs`) with this model's
+        feature ids."""
+        out = []
+        for sentence in sentences:
+            predicates = [arcs._replace(ids=self.vocabulary.transform(
+                arcs.features)) for arcs in sentence.predicates]
+            out.append(sentence._replace(predicates=predicates))
+        return out
+
+    # --- soft predictions ------------------------------------------------
+
+    def soft_predictions(self, sentences, iterates=False):
+        """Per sentence, per predicate a (K, R) array of role probabilities
+        over its candidates (sentences from `prepare`).
+
+        With iterates=True (SPEN only) returns per unrolled step t = 1..T
+        such a nested list instead (a list of length T).
+        """
+        if self.kind == "local":
+            if iterates:
+                raise ValueError("A local model has no unrolled iterates.")
+            return self._local_probabilities(sentences)
+        return self._spen_probabilities(sentences, iterates)
+
+    def _local_probabilities(self, sentences):
+        arrays = [arcs.ids for s in sentences for arcs in s.predicates]
+        num_roles = len(self.role_set)
+        if not arrays:
+            return [[] for _ in sentences]
+        flat = np.concatenate(arrays)
+        probs = np.zeros((0, num_roles), np.float32)
+        if len(flat):
+            logits = self.model.predict(flat, batch_size=64 * self.batch_size,
+                                        verbose=0)
+            probs = tf.nn.softmax(logits).numpy()
+        out, k = [], 0
+        for s in sentences:
+            row = []
+            for arcs in s.predicates:
+                row.append(probs[k:k + len(arcs.spans)])
+                k += len(arcs.spans)
+            out.append(row)
+        return out
+
+    def _spen_probabilities(self, sentences, iterates):
+        kept, grids = srl_data.grids(sentences, self.role_set,
+                                     len(self.vocabulary.templates))
+        steps = self.model.minimizer.num_steps
+        results = [[[np.zeros((len(a.spans), len(self.role_set)), np.float32)
+                     for a in s.predicates] for s in sentences]
+                   for _ in range(steps if iterates else 1)]
+        for index, x, _ in srl_data.batches(grids, len(self.role_set),
+                                            self.batch_size):
+            x = {k: tf.constant(v) for k, v in x.items()}
+            if iterates:
+                ys = self.model.predict_iterates(x).numpy()
+            else:
+                ys = self.model(x, training=False).numpy()[None]
+            for b, g in enumerate(index):
+                sentence = sentences[kept[g]]
+                column = {tuple(s): i for i, s in
+                          enumerate(grids[g].spans.tolist())}
+                for p, arcs in enumerate(sentence.predicates):
+                    cols = [column[tuple(s)] for s in arcs.spans]
+                    for t in range(len(ys)):
+                        results[t][kept[g]][p] = ys[t, b, p, cols]
+        return results if iterates else results[0]
+
+    # --- decoding --------------------------------------------------------
+
+    def log_scores(self, probabilities):
+        return [[np.log(np.maximum(p, 1e-12)) for p in row]
+                for row in probabilities]
+
+    def label(self, sentences, decoder=None, probabilities=None):
+        """Predicted (start, end, role) spans per predicate of every
+        sentence (sentences from `prepare`)."""
+        if probabilities is None:
+            probabilities = self.soft_predictions(sentences)
+        return srl_decode.decode_sentences(
+            sentences, self.log_scores(probabilities), self.role_set,
+            decoder or self.decoder)

@@ -1,0 +1,523 @@
+"""Table 2 (CoNLL-2005 SRL): the preset kind, the recipes and the specs.
+
+A preset folder of kind "srl" holds
+
+    config.json            {"model": "local" | "spen", "decoder", "roles",
+                            "model_config": the Keras model's config}
+    vocabulary.json.gz     the `FeatureVocabulary` its feature ids come from
+    model.weights.h5       the weights
+    metadata.json          how it was made and what it scored
+
+or, for a row that only decodes another row's model differently (Local+AD3
+decodes Local+H's model with the LP), {"base": "<sibling preset folder>",
+"decoder": "lp"}: the base is the folder of that name beside it, so the
+shipped zoo, a `--retrain` folder and a user's folder all resolve alike.
+
+Recipes (all trained on the public layers' train split, sections 02-21):
+
+- Local (Eq. 17/18): `LocalSrlModel`, 8-wide embeddings of the 29 arc
+  feature templates (values seen at least 3 times in train), one ReLU layer
+  of 256, dropout 0.3, multiclass logistic regression over 35 roles;
+  Adam 3e-3 with cosine decay, batches of 512 arcs, 3 epochs.
+- SPEN (Sec. 6.2.2, `srl_spen`): starts from the Local preset's encoder
+  and local term; 10 logit-space steps with learned rates; Eq. 9 loss on
+  the iterates; batches of 32 sentences, Adam 1e-3; the local term and its
+  encoder are clamped for the first epoch, then trained with the rest.
+- SPEN-ICNN: the same with an input-convex global term.
+"""
+
+import dataclasses
+import gzip
+import json
+import pathlib
+import time
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from spen_keras import presets
+from spen_keras.keras_preset_kind import architecture
+from spen_keras.presets import CONFIG_FILE, WEIGHTS_FILE, PresetError
+from spen_keras.srl import srl_data
+from spen_keras.srl import srl_decode
+from spen_keras.srl.arc_features import FeatureVocabulary
+from spen_keras.srl.arc_features import read_sentences
+from spen_keras.srl.srl_labeler import SrlLabeler
+from spen_keras.srl.srl_layers import ArcF1
+from spen_keras.srl.srl_layers import LocalSrlModel
+from spen_keras.srl.srl_layers import grid_cross_entropy
+
+FAMILY = "srl"
+TABLE = "table2"
+METRIC = "F1"
+SRL_KIND = "srl"
+VOCABULARY_FILE = "vocabulary.json.gz"
+FORMAT = "spen_keras.srl preset"
+COLUMNS = ("dev WSJ", "test WSJ", "test Brown")
+PRIMARY_COLUMN = "test WSJ"
+SPLITS = {"dev WSJ": "devel", "test WSJ": "test_wsj",
+          "test Brown": "test_brown"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SrlRecipe:
+    """How an SRL row is made.
+
+    model: "local", "spen" or "variant" (another row's model, decoded with
+    `decoder`); base: the local preset a SPEN starts from, or the preset a
+    variant decodes.
+    """
+
+    model: str
+    decoder: str = "h"
+    base: Optional[str] = None
+    input_convex: bool = False
+    training_mode: str = "unrolled"
+    epochs: int = 3
+    clamp_epochs: int = 1
+    learning_rate: float = 3e-3
+    batch_size: int = 512
+    seed: int = 0
+    min_count: int = 3
+    embedding_dim: int = 8
+    hidden_units: int = 256
+    dropout: float = 0.3
+    global_units: tuple = (64,)
+    num_steps: int = 10
+    steps: Optional[int] = None  # the CLI's --steps: caps training steps
+
+    @property
+    def warm_start(self):
+        return self.base
+
+
+LOCAL_RECIPE = SrlRecipe(model="local")
+SPEN_RECIPE = SrlRecipe(model="spen", base="srl_local_h", epochs=3,
+                        clamp_epochs=1, learning_rate=1e-3, batch_size=32)
+
+
+# === Loading and saving ===
+
+
+def _read_vocabulary(path):
+    if not path.is_file():
+        raise PresetError(f"Preset vocabulary missing: {path}")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("format") != FeatureVocabulary.FORMAT:
+            raise ValueError("not a saved FeatureVocabulary")
+        return FeatureVocabulary(data["values"], data["templates"],
+                                 data["min_count"])
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise PresetError(f"Preset vocabulary {path} is unreadable "
+                          f"({type(error).__name__}: {error}).") from None
+
+
+def _dummy_grid(num_templates):
+    return {"ids": tf.zeros((1, 1, 1, num_templates), tf.int32),
+            "overlap_pairs": tf.fill((1, 1, 2, 2), -1),
+            "core_pairs": tf.fill((1, 1, 2, 3), -1)}
+
+
+def build_model(model, num_templates):
+    """Creates the weights of a local model or SRL SPEN (on a dummy input)
+    and returns its output on it."""
+    if isinstance(model, LocalSrlModel):
+        if not model.built:
+            model.build((None, num_templates))
+        return model(np.zeros((1, num_templates), np.int32))
+    return model(_dummy_grid(num_templates), training=False)
+
+
+def load_srl(directory, config):
+    """The `SrlLabeler` of an SRL preset folder."""
+    directory = pathlib.Path(directory)
+    origin = directory / CONFIG_FILE
+    if "base" in config:
+        base = directory.parent / str(config["base"])
+        if not (base / CONFIG_FILE).is_file():
+            raise PresetError(
+                f"Preset {origin} decodes the model of {config['base']!r}, "
+                f"but {base / CONFIG_FILE} does not exist.")
+        labeler = load_srl(base, presets.read_json(base / CONFIG_FILE,
+                                                   "preset config"))
+        return labeler.with_decoder(config.get("decoder", "h"))
+    try:
+        roles = srl_data.RoleSet(config["roles"])
+        decoder = srl_decode.check_decoder(config.get("decoder", "h"))
+        model = keras.saving.deserialize_keras_object(config["model_config"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise PresetError(f"Preset {origin} is not a valid SRL preset "
+                          f"({type(error).__name__}: {error}).") from None
+    vocabulary = _read_vocabulary(directory / VOCABULARY_FILE)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file() or weights.stat().st_size == 0:
+        raise PresetError(f"Preset weights missing or empty: {weights}")
+    output = build_model(model, len(vocabulary.templates))
+    try:
+        model.load_weights(str(weights))
+    except Exception as error:  # h5py/Keras raise OSError, ValueError...
+        raise PresetError(
+            f"Preset weights {weights} cannot be loaded into the model of "
+            f"{origin} ({type(error).__name__}: {error}).") from None
+    output = build_model(model, len(vocabulary.templates))
+    if not np.isfinite(keras.ops.convert_to_numpy(output)).all():
+        raise PresetError(f"Preset {directory} gives non-finite outputs.")
+    labeler = SrlLabeler(model, vocabulary, roles, decoder)
+    labeler.source = str(weights)
+    return labeler
+
+
+def save_srl_preset(labeler, directory, metadata, overwrite=False,
+                    base=None):
+    """Writes an SRL preset folder (verified by reloading it).
+
+    With `base` (a sibling preset folder's name) only the decoder is
+    written, referring to that folder's model.
+    """
+    metadata = {**metadata, "kind": SRL_KIND}
+    if base is not None:
+        config = {"format": FORMAT, "base": base, "decoder": labeler.decoder}
+    else:
+        model = labeler.model
+        bad = [w.path for w in model.weights
+               if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+        if bad:
+            raise PresetError(f"Refusing to save non-finite weights: {bad}")
+        config = {"format": FORMAT,
+                  "model": labeler.kind, "decoder": labeler.decoder,
+                  "roles": list(labeler.role_set.roles),
+                  "model_config": architecture(
+                      keras.saving.serialize_keras_object(model))}
+
+    def write_files(folder):
+        presets.write_json(folder / CONFIG_FILE, config)
+        if base is None:
+            vocabulary = json.dumps(labeler.vocabulary.to_json(),
+                                    ensure_ascii=False)
+            with gzip.open(folder / VOCABULARY_FILE, "wt",
+                           encoding="utf-8") as handle:
+                handle.write(vocabulary)
+            # From an uncompiled copy: a compiled model's weights file also
+            # holds the optimizer's moments, which a preset does not need.
+            copy = keras.saving.deserialize_keras_object(
+                config["model_config"])
+            build_model(copy, len(labeler.vocabulary.templates))
+            copy.set_weights(labeler.model.get_weights())
+            copy.save_weights(str(folder / WEIGHTS_FILE))
+        presets.write_json(folder / presets.METADATA_FILE, metadata)
+
+    return presets.write_preset_dir(
+        directory, write_files, verify=lambda folder: load_srl(folder,
+                                                               config),
+        overwrite=overwrite)
+
+
+# === Evaluation ===
+
+
+def evaluation_sentences(root=None, splits=tuple(SPLITS.values())):
+    """{split: [SentenceArcs without ids]} of the evaluation splits."""
+    return {split: list(read_sentences(split, root=root)) for split in splits}
+
+
+_SOFT_CACHE = {}
+
+
+def soft_predictions(labeler, split, sentences, iterates=False):
+    """`labeler.soft_predictions`, cached per model file and split (rows
+    that decode one model differently share them)."""
+    key = (getattr(labeler, "source", id(labeler.model)), split, iterates,
+           id(sentences))
+    if key not in _SOFT_CACHE:
+        _SOFT_CACHE[key] = labeler.soft_predictions(
+            labeler.prepare(sentences), iterates=iterates)
+    return _SOFT_CACHE[key]
+
+
+def evaluate_labeler(labeler, sentences_by_split):
+    """{column: SrlScore} of a labeler on the evaluation splits."""
+    scores = {}
+    for column, split in SPLITS.items():
+        if split not in sentences_by_split:
+            continue
+        sentences = sentences_by_split[split]
+        probabilities = soft_predictions(labeler, split, sentences)
+        predicted = srl_decode.decode_sentences(
+            sentences, labeler.log_scores(probabilities), labeler.role_set,
+            labeler.decoder)
+        scores[column] = srl_decode.score_sentences(sentences, predicted)
+    return scores
+
+
+def evaluation_metadata(labeler, sentences_by_split):
+    scores = evaluate_labeler(labeler, sentences_by_split)
+    return {
+        "our_value": round(scores[PRIMARY_COLUMN].f1, 2),
+        "our_values": {c: round(s.f1, 2) for c, s in scores.items()},
+        "precision_recall": {c: [round(s.precision, 2), round(s.recall, 2)]
+                             for c, s in scores.items()},
+        "evaluation": ("CoNLL-2005 public layers: devel (WSJ 24), test.wsj "
+                       "(WSJ 23), test.brown; official srl-eval.pl rules"),
+    }
+
+
+# === Training ===
+
+_TRAINING_CACHE = {}
+
+
+def training_sentences(min_count, root=None, vocabulary=None):
+    """(vocabulary, role_set, train sentences with ids), cached per process.
+    The vocabulary is fitted on train unless given."""
+    key = (min_count, str(root), None if vocabulary is None
+           else id(vocabulary))
+    if key not in _TRAINING_CACHE:
+        train = list(read_sentences("train", root=root))
+        if vocabulary is None:
+            vocabulary = FeatureVocabulary.fit(
+                (f for s in train for arcs in s.predicates
+                 for f in arcs.features), min_count=min_count)
+        role_set = srl_data.RoleSet.fit(train)
+        labeler = SrlLabeler(None, vocabulary, role_set)
+        _TRAINING_CACHE[key] = (vocabulary, role_set,
+                                labeler.prepare(train))
+    return _TRAINING_CACHE[key]
+
+
+def _load_base(recipe, presets_root):
+    source = (recipe.base if presets_root is None
+              else pathlib.Path(presets_root) / recipe.base)
+    labeler = presets.load_preset(source)
+    if not isinstance(labeler, SrlLabeler):
+        raise PresetError(f"Base preset {source} is not an SRL preset.")
+    return labeler
+
+
+def _train_local(recipe, verbose, steps=None):
+    vocabulary, role_set, train = training_sentences(recipe.min_count)
+    ids, roles = srl_data.flat_arcs(train, role_set)
+    keras.utils.set_random_seed(recipe.seed)
+    model = LocalSrlModel(vocabulary.sizes, len(role_set),
+                          embedding_dim=recipe.embedding_dim,
+                          hidden_units=recipe.hidden_units,
+                          dropout=recipe.dropout, name="local_srl_model")
+    model.build((None, ids.shape[1]))
+    per_epoch = -(-len(ids) // recipe.batch_size)
+    total = per_epoch * recipe.epochs if steps is None else steps
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules
+                                        .CosineDecay(recipe.learning_rate,
+                                                     total, alpha=0.05)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[ArcF1()])
+    dataset = (tf.data.Dataset.from_tensor_slices((ids, roles))
+               .repeat().shuffle(65536, seed=recipe.seed)
+               .batch(recipe.batch_size))
+    epochs = max(1, -(-total // per_epoch))
+    model.fit(dataset, steps_per_epoch=min(per_epoch, total), epochs=epochs,
+              verbose=verbose, shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN()])
+    return SrlLabeler(model, vocabulary, role_set, recipe.decoder), {
+        "steps": min(per_epoch, total) * epochs,
+        "batch_size": recipe.batch_size, "arcs": int(len(ids))}
+
+
+class _Unclamp(keras.callbacks.Callback):
+    """Frees the clamped local term at the start of epoch `epoch`."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from spen_keras.srl.srl_spen import clamp_local
+
+        clamped = epoch < self.epoch
+        if clamped != (not self.model.feature_network.encoder.trainable):
+            clamp_local(self.model, clamped)
+            self.model.make_train_function(force=True)
+
+
+def grid_dataset(grids, num_roles, batch_size, seed, epochs):
+    """The SPEN's training stream: `epochs` passes over the grids, each in
+    its own seeded order (deterministic, so a resumed run can skip what it
+    has used)."""
+    num_templates = grids[0].ids.shape[-1]
+
+    def generate():
+        for epoch in range(epochs):
+            for _, x, y in srl_data.batches(grids, num_roles, batch_size,
+                                            shuffle=True, seed=seed + epoch):
+                yield x, y
+
+    signature = (
+        {"ids": tf.TensorSpec([None, None, None, num_templates], tf.int32),
+         "overlap_pairs": tf.TensorSpec([None, None, 2, 2], tf.int32),
+         "core_pairs": tf.TensorSpec([None, None, 2, 3], tf.int32)},
+        tf.TensorSpec([None, None, None, num_roles], tf.float32))
+    return tf.data.Dataset.from_generator(generate,
+                                          output_signature=signature)
+
+
+def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None):
+    from spen_keras.resumable_training import BackupLock
+    from spen_keras.resumable_training import TrainingCheckpoint
+    from spen_keras.srl import srl_spen
+
+    base = _load_base(recipe, presets_root)
+    _, _, train = training_sentences(recipe.min_count,
+                                     vocabulary=base.vocabulary)
+    _, grids = srl_data.grids(train, base.role_set,
+                              len(base.vocabulary.templates))
+    per_epoch = -(-len(grids) // recipe.batch_size)
+    total = per_epoch * recipe.epochs if steps is None else steps
+    chunk = min(250, total)  # steps between two checkpoints
+    chunks = -(-total // chunk)
+    identity = {"preset": spec.name, "steps": chunks * chunk,
+                "batch_size": recipe.batch_size, "seed": recipe.seed,
+                "learning_rate": recipe.learning_rate, "base": recipe.base}
+    with BackupLock(backup_dir) as lock:
+        if lock.note and verbose:
+            print(lock.note)
+        keras.utils.set_random_seed(recipe.seed)
+        model = srl_spen.build_srl_spen(
+            base.vocabulary.sizes, len(base.role_set),
+            embedding_dim=recipe.embedding_dim,
+            hidden_units=recipe.hidden_units,
+            global_units=recipe.global_units, num_steps=recipe.num_steps,
+            input_convex=recipe.input_convex,
+            training_mode=recipe.training_mode)
+        build_model(model, len(base.vocabulary.templates))
+        srl_spen.copy_local_model(model, base.model)
+        model.compile(
+            optimizer=keras.optimizers.Adam(keras.optimizers.schedules
+                                            .CosineDecay(recipe.learning_rate,
+                                                         chunks * chunk,
+                                                         alpha=0.05)),
+            loss=grid_cross_entropy, metrics=[ArcF1()])
+        # Built on every variable before any is clamped, so that freeing
+        # the local term later finds its optimizer slots.
+        model.optimizer.build(model.trainable_variables)
+        checkpoint = TrainingCheckpoint(backup_dir, identity, chunk)
+        done = checkpoint.restore(model)
+        if done and verbose:
+            print(f"Resuming {spec.name} from its backup in {backup_dir}: "
+                  f"{done} of {chunks * chunk} steps done.")
+        clamp_chunks = -(-recipe.clamp_epochs * per_epoch // chunk)
+        dataset = grid_dataset(grids, len(base.role_set), recipe.batch_size,
+                               recipe.seed, recipe.epochs + 1).skip(done)
+        srl_spen.clamp_local(model, done // chunk < clamp_chunks)
+        model.fit(dataset, steps_per_epoch=chunk, epochs=chunks,
+                  initial_epoch=done // chunk, verbose=verbose, shuffle=False,
+                  callbacks=[keras.callbacks.TerminateOnNaN(),
+                             _Unclamp(clamp_chunks), checkpoint])
+        if model.stop_training:
+            raise PresetError(f"Training {spec.name} met NaN/Inf; the preset "
+                              f"was not written (backup in {backup_dir}).")
+        srl_spen.clamp_local(model, False)
+        labeler = SrlLabeler(model, base.vocabulary, base.role_set,
+                             recipe.decoder)
+        facts = {"steps": chunks * chunk, "batch_size": recipe.batch_size,
+                 "clamped_steps": min(clamp_chunks * chunk, chunks * chunk),
+                 "resumed_at_steps": checkpoint.resumed_at,
+                 "wall_time_s": checkpoint.wall_time_s}
+        return labeler, facts, checkpoint
+
+
+def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
+              presets_root=None, verbose=1, overwrite=False, **_):
+    """The kind's trainer: trains (or, for a decoder variant, writes) the
+    preset, evaluates it on the three splits and saves it."""
+    from spen_keras.preset_training import preset_metadata
+
+    recipe = spec.recipe
+    output_dir = pathlib.Path(output_dir)
+    presets.check_writable_preset_dir(output_dir, overwrite, probe=True)
+    started = time.perf_counter()
+    checkpoint, base_name = None, None
+    if recipe.model == "local":
+        labeler, facts = _train_local(recipe, verbose, steps)
+    elif recipe.model == "spen":
+        labeler, facts, checkpoint = _train_spen(spec, recipe, backup_dir,
+                                                 presets_root, verbose, steps)
+    else:
+        labeler = _load_base(recipe, presets_root).with_decoder(
+            recipe.decoder)
+        facts = {"decodes": recipe.base}
+        if (output_dir.parent / recipe.base / CONFIG_FILE).is_file():
+            base_name = recipe.base
+    wall = facts.pop("wall_time_s", time.perf_counter() - started)
+    evaluation = evaluation_metadata(labeler, evaluation_sentences())
+    metadata = preset_metadata(
+        spec, evaluation, wall,
+        command or f"spen-keras train --preset {spec.name}",
+        seed=recipe.seed, decoder=srl_decode.DECODER_NAMES[recipe.decoder],
+        warm_start=recipe.base if recipe.model == "spen" else None,
+        training_data="CoNLL-2005 public layers, train (WSJ 02-21)",
+        **facts)
+    save_srl_preset(labeler, output_dir, metadata, overwrite=overwrite,
+                    base=base_name)
+    if checkpoint is not None:
+        checkpoint.finish()
+        try:
+            pathlib.Path(backup_dir).rmdir()
+        except OSError:
+            pass
+    return metadata
+
+
+presets.register_preset_kind(presets.PresetKindFunctions(
+    name=SRL_KIND, load_fn=load_srl, train_fn=train_srl))
+
+
+# === Specs ===
+
+PAPER = {  # Belanger, Yang & McCallum (2017), Table 2
+    "srl_local_h": {"dev WSJ": 78.0, "test WSJ": 79.7, "test Brown": 69.7},
+    "srl_local_lp": {"dev WSJ": 78.2, "test WSJ": 80.0, "test Brown": 69.9},
+    "srl_spen_h": {"dev WSJ": 79.0, "test WSJ": 80.7, "test Brown": 69.3},
+    "srl_spen_lp": {"dev WSJ": 79.0, "test WSJ": 80.7, "test Brown": 69.4},
+    "srl_spen_icnn_lp": {"test WSJ": 80.3},
+}
+
+
+def _spec(name, row, description, recipe, tags):
+    paper = PAPER.get(name)
+    return presets.PresetSpec(
+        name=name, family=FAMILY, table=TABLE, row=row,
+        paper_value=None if paper is None else paper.get(PRIMARY_COLUMN),
+        paper_values=paper, metric=METRIC, description=description,
+        kind=SRL_KIND, recipe=recipe, tags=frozenset(tags))
+
+
+SRL_PRESETS = (
+    _spec("srl_local_h", "Local+H",
+          "local arc model (Eq. 17/18), greedy repair", LOCAL_RECIPE,
+          {"local", "h"}),
+    _spec("srl_local_lp", "Local+AD3",
+          "local arc model, LP relaxation (AD3's problem, HiGHS) + H",
+          SrlRecipe(model="variant", decoder="lp", base="srl_local_h"),
+          {"local", "lp"}),
+    _spec("srl_spen_h", "SPEN+H",
+          "SPEN, 10 logit steps, learned rates; greedy repair",
+          SPEN_RECIPE, {"spen", "h"}),
+    _spec("srl_spen_lp", "SPEN+AD3",
+          "SPEN, LP relaxation (AD3's problem, HiGHS) + H",
+          SrlRecipe(model="variant", decoder="lp", base="srl_spen_h"),
+          {"spen", "lp"}),
+    _spec("srl_spen_icnn_lp", "SPEN-ICNN+AD3",
+          "input-convex SPEN, LP relaxation + H",
+          dataclasses.replace(SPEN_RECIPE, input_convex=True, decoder="lp"),
+          {"spen", "icnn", "lp"}),
+    _spec("srl_local_ilp", "Local+ILP (beyond the paper)",
+          "local arc model, exact ILP (milp)",
+          SrlRecipe(model="variant", decoder="ilp", base="srl_local_h"),
+          {"local", "ilp"}),
+    _spec("srl_spen_ilp", "SPEN+ILP (beyond the paper)",
+          "SPEN, exact ILP (milp)",
+          SrlRecipe(model="variant", decoder="ilp", base="srl_spen_h"),
+          {"spen", "ilp"}),
+)

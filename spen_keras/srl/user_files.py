@@ -1,0 +1,180 @@
+"""Reading a user's CoNLL-format file and labelling it with a preset.
+
+The input is the CoNLL-2005 column format, one token per line and a blank
+line after each sentence (gzip when the name ends in .gz), with at least
+five whitespace-separated columns:
+
+    WORD  POS  PARSE  NE  LEMMA  [ARG_1 ... ARG_n]
+
+- WORD: the token (not read by these delexicalised presets; "-" is fine);
+- POS and PARSE: the POS tag and the Charniak-style parse bit, as in the
+  release's synt.cha layer ("(S1(S(NP*", "*", "*))");
+- NE: the named-entity Start-End tag as in the ne layer ("(PER*", "*", "*)");
+- LEMMA: the predicate's lemma on a target verb, "-" elsewhere;
+- ARG_1..ARG_n (optional): gold Start-End argument columns of the n
+  predicates, as in the props layer. When present the predictions are
+  scored against them with the official rules.
+
+`label_file` writes the predictions in the props format (lemma column, one
+argument column per predicate), which srl-eval.pl reads beside a gold props
+file.
+"""
+
+import gzip
+import os
+import pathlib
+import tempfile
+
+from spen_keras.datasets.conll2005.conll2005_layers import Conll2005DataError
+from spen_keras.srl import conll_scoring
+from spen_keras.srl.arc_features import sentence_arcs
+
+MIN_COLUMNS = 5
+
+
+class SrlInputError(ValueError):
+    """A user's SRL input or output file is unusable (one line, names the
+    file)."""
+
+
+def _open(path):
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _blocks(path):
+    """(first line number, rows) per sentence."""
+    rows, first = [], None
+    try:
+        with _open(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                fields = line.split()
+                if not fields:
+                    if rows:
+                        yield first, rows
+                    rows, first = [], None
+                    continue
+                if first is None:
+                    first = number
+                rows.append((number, fields))
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise SrlInputError(f"{path}: cannot be read as CoNLL text "
+                            f"({type(error).__name__}: {error})") from None
+    if rows:
+        yield first, rows
+
+
+def read_conll_file(path):
+    """The sentences of a user's file as `arc_features.SentenceArcs`
+    (without feature ids), and whether it carries gold argument columns.
+
+    Raises:
+        SrlInputError: missing file, too few or uneven columns, a malformed
+            tag or tree (naming the file and line).
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise SrlInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise SrlInputError(f"{path} is a directory, not a CoNLL file")
+    sentences, has_gold = [], None
+    for index, (first, rows) in enumerate(_blocks(path)):
+        widths = {len(fields) for _, fields in rows}
+        if len(widths) != 1:
+            line = next(n for n, f in rows if len(f) != len(rows[0][1]))
+            raise SrlInputError(f"{path}:{line}: this sentence's lines have "
+                                f"different numbers of columns {sorted(widths)}")
+        width = widths.pop()
+        if width < MIN_COLUMNS:
+            raise SrlInputError(
+                f"{path}:{first}: {width} columns; expected at least "
+                f"{MIN_COLUMNS}: WORD POS PARSE NE LEMMA [ARGS...]")
+        lemmas = [fields[4] for _, fields in rows]
+        predicates = [i for i, lemma in enumerate(lemmas) if lemma != "-"]
+        gold_columns = width - MIN_COLUMNS
+        if gold_columns and gold_columns != len(predicates):
+            raise SrlInputError(
+                f"{path}:{first}: {len(predicates)} predicate lemmas but "
+                f"{gold_columns} argument columns")
+        if predicates:
+            if has_gold is None:
+                has_gold = bool(gold_columns)
+            elif has_gold != bool(gold_columns):
+                raise SrlInputError(
+                    f"{path}:{first}: {len(predicates)} predicate lemmas and "
+                    f"{gold_columns} argument columns, but earlier sentences "
+                    f"{'have' if has_gold else 'have no'} argument columns; "
+                    "give them on every sentence or on none")
+        if gold_columns:
+            props = [[fields[4]] + fields[5:] for _, fields in rows]
+        else:
+            props = [[lemma] + ["(V*)" if i == p else "*"
+                                for p in predicates]
+                     for i, lemma in enumerate(lemmas)]
+        layers = {"key": f"{path.name}/{index:05d}", "props": props,
+                  "synt.cha": [[f[1], f[2]] for _, f in rows],
+                  "ne": [[f[3]] for _, f in rows],
+                  "paths": dict.fromkeys(("props", "synt.cha", "ne"),
+                                         str(path)),
+                  "lines": dict.fromkeys(("props", "synt.cha", "ne"), first)}
+        try:
+            sentences.append(sentence_arcs(layers))
+        except (Conll2005DataError, ValueError) as error:
+            raise SrlInputError(str(error).splitlines()[0]) from None
+    if not sentences:
+        raise SrlInputError(f"{path}: no sentences")
+    return sentences, bool(has_gold)
+
+
+def check_output_path(output, input_path, overwrite=False):
+    """Refuses an output that is the input, a directory, in a missing
+    folder, or (without overwrite) an existing file."""
+    output = pathlib.Path(output)
+    if output.exists() and output.resolve() == pathlib.Path(
+            input_path).resolve():
+        raise SrlInputError(f"Output {output} is the input file; choose "
+                            "another output.")
+    if output.is_dir():
+        raise SrlInputError(f"Output {output} is a directory; give a file "
+                            "name.")
+    if not output.parent.resolve().is_dir():
+        raise SrlInputError(f"Output folder {output.parent} does not exist.")
+    if output.exists() and not overwrite:
+        raise SrlInputError(f"Output {output} exists; pass --overwrite to "
+                            "replace it.")
+    return output
+
+
+def label_file(input_path, output_path, preset="srl_spen_lp", decoder=None,
+               overwrite=False):
+    """Labels a user's CoNLL file with a preset; writes props to output.
+
+    Returns:
+        (number of sentences, number of predicates, `SrlScore` or None when
+        the file has no gold columns).
+    """
+    from spen_keras.srl.srl_labeler import SrlLabeler
+
+    output = check_output_path(output_path, input_path, overwrite)
+    sentences, has_gold = read_conll_file(input_path)
+    labeler = SrlLabeler.from_preset(preset)
+    prepared = labeler.prepare(sentences)
+    predicted = labeler.label(prepared, decoder=decoder)
+    text = conll_scoring.props_text(
+        [(s.lemmas, spans) for s, spans in zip(sentences, predicted)])
+    handle, temporary = tempfile.mkstemp(dir=output.parent,
+                                         prefix=f".{output.name}.",
+                                         suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            data = text.encode("utf-8")
+            stream.write(gzip.compress(data) if output.name.endswith(".gz")
+                         else data)
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    score = (conll_scoring.score([s.gold for s in sentences], predicted)
+             if has_gold else None)
+    return len(sentences), sum(len(s.predicates) for s in sentences), score
