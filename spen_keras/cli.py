@@ -1,7 +1,8 @@
 """The `spen-keras` command line: argument parsing and calls, nothing else.
 
 The tables offered by `zoo reproduce` and the family commands (here
-`denoise` and `demo`, from the denoising family) come from the registry.
+`denoise` and `demo` from the denoising family, `srl-label` from the srl
+family) come from the registry.
 
     spen-keras zoo list [--table TABLE]
         The registered presets: table, row, paper and measured value.
@@ -17,6 +18,9 @@ The tables offered by `zoo reproduce` and the family commands (here
     spen-keras demo [--steps N] [--batch-size B] [--seed S]
         (denoising family) Trains the DP-3 preset's model briefly on the
         embedded 7-Scenes frames and prints the test PSNR before and after.
+    spen-keras srl-label IN OUT [--preset srl_spen_lp] [--decoder h|lp|ilp]
+        (srl family) Labels the predicates of a CoNLL-format file and writes
+        the props format; scores it when the file has gold columns.
 """
 
 import argparse
@@ -123,11 +127,14 @@ def build_parser():
     reproduce.add_argument("--data-dir", default=None,
                            help="a full data folder instead of the embedded "
                                 "data (table1: 7-Scenes scenes or "
-                                "ProximalNet pairs)")
+                                "ProximalNet pairs; table2: a CoNLL-2005 "
+                                "release folder)")
     reproduce.add_argument("--max-examples", "--max-frames", type=positive_int,
-                           default=60, dest="max_examples",
+                           default=None, dest="max_examples",
                            help="with --data-dir: evaluate at most this many "
-                                "examples, evenly spaced (default 60)")
+                                "examples (table1: frames, evenly spaced, "
+                                "default 60; table2: sentences per split, "
+                                "default all)")
     reproduce.add_argument("--output-dir", default=None,
                            help="default outputs/TABLE")
     reproduce.set_defaults(handler=run_zoo_reproduce)

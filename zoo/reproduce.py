@@ -90,7 +90,7 @@ def check_claims(table, specs, data, measured):
 
 
 def reproduce_table(name, output_dir, retrain=False, data_dir=None,
-                    max_examples=60, data=None, log=print):
+                    max_examples=None, data=None, log=print):
     """Evaluates every row of a registered table; returns the Markdown table.
 
     Args:
@@ -100,7 +100,8 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
             an earlier retrain's presets there).
         data_dir: evaluate on a full data folder instead of the embedded
             data (the family's `evaluation_data` says what it accepts).
-        max_examples: with data_dir, evaluate at most this many examples.
+        max_examples: with data_dir, evaluate at most this many examples
+            (None: the table's own default).
         data: an `EvaluationData` to use as is (e.g. a small crop in tests).
         log: where progress lines go.
     """

@@ -86,8 +86,12 @@ CLAIMS = tuple(Claim(check) for check in (
     end_to_end_beats_ssvm, spens_beat_comparisons))
 
 
-def evaluation_data(data_dir=None, max_examples=60):
-    """The embedded test frames, or a full data folder (`--data-dir`)."""
+DEFAULT_MAX_FRAMES = 60
+
+
+def evaluation_data(data_dir=None, max_examples=None):
+    """The embedded test frames, or a full data folder (`--data-dir`; at
+    most `max_examples` frames, 60 by default)."""
     from spen_keras.denoising.denoising_pipeline import make_evaluation_arrays
     from spen_keras.denoising.seven_scenes_frames import load_frames
 
@@ -97,7 +101,8 @@ def evaluation_data(data_dir=None, max_examples=60):
     else:
         from spen_keras.denoising.evaluation_data import load_evaluation_data
 
-        x, y, label = load_evaluation_data(data_dir, max_examples)
+        x, y, label = load_evaluation_data(
+            data_dir, max_examples or DEFAULT_MAX_FRAMES)
     return arrays_as_evaluation_data(x, y, label)
 
 

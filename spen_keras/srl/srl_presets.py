@@ -95,7 +95,7 @@ class SrlRecipe:
 
 LOCAL_RECIPE = SrlRecipe(model="local")
 SPEN_RECIPE = SrlRecipe(model="spen", base="srl_local_h", epochs=3,
-                        clamp_epochs=1, learning_rate=1e-3, batch_size=32)
+                        clamp_epochs=3, learning_rate=1e-3, batch_size=32)
 
 
 # === Loading and saving ===
