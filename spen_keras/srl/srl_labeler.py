@@ -48,8 +48,33 @@ class SrlLabeler:
 
     def with_decoder(self, decoder):
         """The same model with another decoder."""
-        return SrlLabeler(self.model, self.vocabulary, self.role_set,
-                          decoder, self.batch_size)
+        labeler = SrlLabeler(self.model, self.vocabulary, self.role_set,
+                             decoder, self.batch_size)
+        if hasattr(self, "source"):
+            labeler.source = self.source
+        return labeler
+
+    def _spen_function(self, iterates):
+        """The SPEN's forward pass (or its iterates) as one traced function
+        for every grid size (eager unrolled steps are several times
+        slower)."""
+        name = "_iterates_fn" if iterates else "_forward_fn"
+        if getattr(self, name, None) is None:
+            num_templates = len(self.vocabulary.templates)
+            signature = [{
+                "ids": tf.TensorSpec([None, None, None, num_templates],
+                                     tf.int32),
+                "overlap_pairs": tf.TensorSpec([None, None, 2, 2], tf.int32),
+                "core_pairs": tf.TensorSpec([None, None, 2, 3], tf.int32)}]
+            if iterates:
+                function = tf.function(self.model.predict_iterates,
+                                       input_signature=signature)
+            else:
+                function = tf.function(
+                    lambda x: self.model(x, training=False),
+                    input_signature=signature)
+            setattr(self, name, function)
+        return getattr(self, name)
 
     def prepare(self, sentences):
         """The sentences (`arc_features.SentenceArcs`) with this model's
@@ -107,9 +132,9 @@ class SrlLabeler:
                                             self.batch_size):
             x = {k: tf.constant(v) for k, v in x.items()}
             if iterates:
-                ys = self.model.predict_iterates(x).numpy()
+                ys = self._spen_function(True)(x).numpy()
             else:
-                ys = self.model(x, training=False).numpy()[None]
+                ys = self._spen_function(False)(x).numpy()[None]
             for b, g in enumerate(index):
                 sentence = sentences[kept[g]]
                 column = {tuple(s): i for i, s in
