@@ -216,7 +216,7 @@ def _conll_file(path, count):
 def test_srl_label_command_scores_and_writes_props(tmp_path, capsys, local,
                                                    devel):
     source = _conll_file(tmp_path / "input.conll", 30)
-    output = tmp_path / "out.props"
+    output = tmp_path / "out.props.gz"  # read_props reads gzip, as the release
     assert cli.main(["srl-label", str(source), str(output), "--preset",
                      "srl_local_h"]) == 0
     printed = capsys.readouterr().out
@@ -236,3 +236,9 @@ def test_srl_label_command_scores_and_writes_props(tmp_path, capsys, local,
     error = capsys.readouterr().err.strip()
     assert error.endswith("exists; pass --overwrite to replace it.")
     assert "\n" not in error
+
+
+def test_spen_h_reproduces_its_recorded_dev_score(spen, devel):
+    recorded = presets.read_metadata("srl_spen_h")["our_values"]["dev WSJ"]
+    scores = srl_presets.evaluate_labeler(spen, {"devel": devel})
+    assert abs(scores["dev WSJ"].f1 - recorded) < 0.01
