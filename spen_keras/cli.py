@@ -10,6 +10,7 @@ family) come from the registry.
         Evaluates every row of a registered table and prints it beside the
         paper's numbers, with the paper's claims checked and figures.
     spen-keras train --preset NAME [--output-dir DIR] [--steps N] [--force]
+                     [--data-dir DIR]
         Trains one preset into a user preset folder (never the shipped one),
         with progress, checkpoints and resume.
     spen-keras denoise IN.png OUT.png [--preset dp_3] [--force]
@@ -90,9 +91,10 @@ def run_train(args):
     print(f"Training {spec.name} ({spec.row})"
           + (f" for {steps} steps" if steps else "")
           + f" into {output}; resumable backup in {backup}.")
+    extra = {} if args.data_dir is None else {"data_dir": args.data_dir}
     metadata = presets.train_preset(
         spec, output, backup, steps=args.steps, overwrite=args.force,
-        command=" ".join(["spen-keras", *args.argv]))
+        command=" ".join(["spen-keras", *args.argv]), **extra)
     paper = "-" if spec.paper_value is None else spec.paper_value
     print(f"{spec.row}: {metadata['our_value']:.2f} ({spec.metric}, paper "
           f"{paper}); {metadata['wall_time_s']:.0f} s. Preset written to "
@@ -148,6 +150,11 @@ def build_parser():
     train.add_argument("--backup-dir", default=None,
                        help="resumable checkpoint folder "
                             "(default runs/backup/NAME)")
+    train.add_argument("--data-dir", default=None,
+                       help="train on this data folder instead of the "
+                            "shipped data (table2 rows: a CoNLL-2005 release; "
+                            "with its words/ layer the local model also "
+                            "embeds words)")
     train.add_argument("--steps", type=positive_int, default=None,
                        help="override the preset's training steps")
     train.add_argument("--overwrite", "--force", action="store_true",

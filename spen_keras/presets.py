@@ -103,6 +103,8 @@ class PresetKind:
     """
 
     name = None
+    #: Whether `train` takes `data_dir` (a user's data folder to train on).
+    accepts_data_dir = False
 
     def load(self, directory, config):
         raise NotImplementedError
@@ -400,6 +402,7 @@ class PresetKindFunctions(PresetKind):
     name: str = None
     load_fn: Callable = None
     train_fn: Optional[Callable] = None
+    accepts_data_dir: bool = False
 
     def load(self, directory, config):
         return self.load_fn(directory, config)
@@ -418,12 +421,16 @@ def train_preset(name_or_spec, output_dir, backup_dir, **options):
         output_dir: the user preset folder to write (never a shipped one;
             an existing one only with overwrite=True).
         backup_dir: the kind's resumable-state folder (if it has any).
-        **options: steps, command, verbose, overwrite, presets_root, ...
+        **options: steps, command, verbose, overwrite, presets_root,
+            data_dir (kinds with `accepts_data_dir` only), ...
 
     Returns:
         The metadata written beside the preset.
     """
     spec = (name_or_spec if isinstance(name_or_spec, PresetSpec)
             else get_spec(name_or_spec))
-    return get_preset_kind(spec.kind).train(spec, output_dir, backup_dir,
-                                            **options)
+    kind = get_preset_kind(spec.kind)
+    if options.get("data_dir") is not None and not kind.accepts_data_dir:
+        raise PresetError(f"Preset {spec.name} trains on its built-in data; "
+                          "--data-dir is not supported for it.")
+    return kind.train(spec, output_dir, backup_dir, **options)

@@ -242,3 +242,49 @@ def test_spen_h_reproduces_its_recorded_dev_score(spen, devel):
     recorded = presets.read_metadata("srl_spen_h")["our_values"]["dev WSJ"]
     scores = srl_presets.evaluate_labeler(spen, {"devel": devel})
     assert abs(scores["dev WSJ"].f1 - recorded) < 0.01
+
+
+DUMMY_FULL = PUBLIC.parent / "dummy_data"  # made-up words, every layer
+
+
+def test_training_on_a_full_release_embeds_words(tmp_path):
+    """`train --data-dir` on a release with the words/ layer (here the
+    builder's dummy data, invented tokens) fits the word templates, and the
+    preset then reads the words of a user's file."""
+    srl_presets._TRAINING_CACHE.clear()
+    try:
+        assert srl_presets.has_words(DUMMY_FULL, "train")
+        assert not srl_presets.has_words(PUBLIC, "train")
+        output = tmp_path / "worded"
+        assert cli.main(["train", "--preset", "srl_local_h", "--data-dir",
+                         str(DUMMY_FULL), "--steps", "2", "--output-dir",
+                         str(output), "--backup-dir",
+                         str(tmp_path / "b")]) == 0
+    finally:
+        srl_presets._TRAINING_CACHE.clear()
+    metadata = presets.read_metadata(output)
+    assert metadata["word_templates"] == ["head_word", "predicate_word"]
+    assert metadata["training_data"].endswith("with words")
+    labeler = presets.load_preset(output)
+    templates = labeler.vocabulary.templates
+    assert templates[-2:] == arc_features.WORD_TEMPLATES
+    assert "tok1" in labeler.vocabulary.values["head_word"] or \
+        "tok0" in labeler.vocabulary.values["predicate_word"]
+    # The words of a sentence reach the ids; without words they are <unk>.
+    sentence = next(iter(arc_features.read_sentences(
+        "devel", root=DUMMY_FULL, words=True)))
+    plain = next(iter(arc_features.read_sentences("devel", root=DUMMY_FULL)))
+    column = templates.index("predicate_word")
+    worded = labeler.prepare([sentence])[0].predicates[0].ids[:, column]
+    unworded = labeler.prepare([plain])[0].predicates[0].ids[:, column]
+    assert (unworded == 0).all() and len(set(worded.tolist())) == 1
+    assert worded[0] > 0  # a known word, not <unk>
+
+
+def test_data_dir_is_refused_for_presets_that_cannot_use_it(tmp_path,
+                                                            capsys):
+    assert cli.main(["train", "--preset", "dp_3", "--data-dir",
+                     str(tmp_path), "--output-dir", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("--data-dir is not supported for it.")
+    assert "\n" not in error

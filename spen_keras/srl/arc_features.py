@@ -62,6 +62,13 @@ template of `TEMPLATES`:
   ancestor only; ``common_ancestor``: that ancestor's label;
 - ``position_distance`` and ``type_head_pos``: conjunctions.
 
+With the `words` layer (`read_sentences(..., words=True)` on a full release)
+two word templates follow (`WORD_TEMPLATES`): ``head_word``, the lower-cased
+head token of the candidate, and ``predicate_word``, the lower-cased
+predicate token; the model embeds them like every other feature (learned
+word embeddings). A vocabulary fitted without them ignores them; one fitted
+with them reads "<unk>" for sentences without words.
+
 `FeatureVocabulary` maps values to integer ids per template (id 0 is
 "<unk>" in each template), fitted on train with a minimum count, saved to
 and loaded from JSON. `build_split` reads a split, takes the Xue & Palmer
@@ -87,6 +94,9 @@ TEMPLATES = ("lemma", "sense", "voice", "phrase_type", "head_pos", "path",
              "voice_position_subcat", "parent_type", "head_lemma",
              "partial_path", "common_ancestor", "position_distance",
              "type_head_pos")
+#: Word templates, added when the sentences carry the `words` layer (the
+#: `full` config: a user's release with the LDC Penn Treebank words).
+WORD_TEMPLATES = ("head_word", "predicate_word")
 UNKNOWN = "<unk>"
 NO_ROLE = "O"
 UP, DOWN = "\u2191", "\u2193"
@@ -213,6 +223,8 @@ class _Sentence:
                          layers_io.parse_start_end([r[0] for r in ne],
                                                    "<ne>"))
         self.nodes = span_nodes(tree)
+        words = sentence_layers.get("words")
+        self.words = None if words is None else [r[0] for r in words]
 
     def subcat(self, pred_index):
         """The predicate's sub-categorisation frame (see the module doc)."""
@@ -298,6 +310,9 @@ def _features(sentence, pred_index, span, voice):
         "common_ancestor": pieces[2 * up_steps],
         "position_distance": f"{position}|{distance_bucket(gap)}",
         "type_head_pos": f"{phrase}|{tree.nodes[tree.leaves[head]].label}",
+        **({} if sentence.words is None else {
+            "head_word": sentence.words[head].lower(),
+            "predicate_word": sentence.words[pred_index].lower()}),
     }
 
 
@@ -346,7 +361,7 @@ class FeatureVocabulary:
         counts = {t: collections.Counter() for t in templates}
         for features in feature_dicts:
             for t in templates:
-                counts[t][features[t]] += 1
+                counts[t][features.get(t, UNKNOWN)] += 1
         values = {t: [v for v, n in sorted(c.items(),
                                            key=lambda x: (-x[1], x[0]))
                       if n >= min_count]
@@ -371,7 +386,7 @@ class FeatureVocabulary:
         out = np.zeros((len(feature_dicts), len(self.templates)), np.int32)
         for row, features in enumerate(feature_dicts):
             for col, t in enumerate(self.templates):
-                out[row, col] = self.ids[t].get(features[t], 0)
+                out[row, col] = self.ids[t].get(features.get(t, UNKNOWN), 0)
         if flat:
             out += self.offsets.astype(np.int32)
         return out
@@ -474,13 +489,14 @@ def _default_root():
 
 
 def read_sentences(split="devel", vocabulary=None, root=None,
-                   parse_layer="synt.cha", **candidate_options):
+                   parse_layer="synt.cha", words=False, **candidate_options):
     """Yields the `SentenceArcs` of every sentence of a split (sentences
     without predicates included), in file order; arguments as
-    `build_split`."""
+    `build_split`; with words=True the `words` layer is read too (a full
+    release) and the word templates are filled."""
     if root is None:
         root = _default_root()
-    layers = ["props", parse_layer, "ne"]
+    layers = ["props", parse_layer, "ne"] + (["words"] if words else [])
     if split not in layers_io.SPLITS_WITHOUT_SENSES:
         layers.append("senses")
     for sentence in layers_io.read_split(root, split, layers):

@@ -43,6 +43,9 @@ from spen_keras.keras_preset_kind import architecture
 from spen_keras.presets import CONFIG_FILE, WEIGHTS_FILE, PresetError
 from spen_keras.srl import srl_data
 from spen_keras.srl import srl_decode
+from spen_keras.datasets.conll2005 import conll2005_layers
+from spen_keras.srl.arc_features import TEMPLATES
+from spen_keras.srl.arc_features import WORD_TEMPLATES
 from spen_keras.srl.arc_features import FeatureVocabulary
 from spen_keras.srl.arc_features import read_sentences
 from spen_keras.srl.srl_labeler import SrlLabeler
@@ -220,9 +223,21 @@ def save_srl_preset(labeler, directory, metadata, overwrite=False,
 # === Evaluation ===
 
 
+def has_words(root, split):
+    """Whether a release folder has the `words` layer of a split (a full
+    release built with the LDC words; never the shipped public layers)."""
+    if root is None:
+        return False
+    return all(path.is_file() for path in
+               conll2005_layers.layer_paths(root, split, "words"))
+
+
 def evaluation_sentences(root=None, splits=tuple(SPLITS.values())):
-    """{split: [SentenceArcs without ids]} of the evaluation splits."""
-    return {split: list(read_sentences(split, root=root)) for split in splits}
+    """{split: [SentenceArcs without ids]} of the evaluation splits (with
+    words where the release has them)."""
+    return {split: list(read_sentences(split, root=root,
+                                       words=has_words(root, split)))
+            for split in splits}
 
 
 _SOFT_CACHE = {}
@@ -273,15 +288,19 @@ _TRAINING_CACHE = {}
 
 def training_sentences(min_count, root=None, vocabulary=None):
     """(vocabulary, role_set, train sentences with ids), cached per process.
-    The vocabulary is fitted on train unless given."""
+    The vocabulary is fitted on train unless given; on a release with the
+    `words` layer it includes the word templates."""
     key = (min_count, str(root), None if vocabulary is None
            else id(vocabulary))
     if key not in _TRAINING_CACHE:
-        train = list(read_sentences("train", root=root))
+        words = has_words(root, "train")
+        train = list(read_sentences("train", root=root, words=words))
         if vocabulary is None:
+            templates = TEMPLATES + (WORD_TEMPLATES if words else ())
             vocabulary = FeatureVocabulary.fit(
                 (f for s in train for arcs in s.predicates
-                 for f in arcs.features), min_count=min_count)
+                 for f in arcs.features), min_count=min_count,
+                templates=templates)
         role_set = srl_data.RoleSet.fit(train)
         labeler = SrlLabeler(None, vocabulary, role_set)
         _TRAINING_CACHE[key] = (vocabulary, role_set,
@@ -298,8 +317,8 @@ def _load_base(recipe, presets_root):
     return labeler
 
 
-def _train_local(recipe, verbose, steps=None):
-    vocabulary, role_set, train = training_sentences(recipe.min_count)
+def _train_local(recipe, verbose, steps=None, root=None):
+    vocabulary, role_set, train = training_sentences(recipe.min_count, root)
     ids, roles = srl_data.flat_arcs(train, role_set)
     keras.utils.set_random_seed(recipe.seed)
     model = LocalSrlModel(vocabulary.sizes, len(role_set),
@@ -363,13 +382,14 @@ def grid_dataset(grids, num_roles, batch_size, seed, epochs):
                                           output_signature=signature)
 
 
-def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None):
+def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
+                root=None):
     from spen_keras.resumable_training import BackupLock
     from spen_keras.resumable_training import TrainingCheckpoint
     from spen_keras.srl import srl_spen
 
     base = _load_base(recipe, presets_root)
-    _, _, train = training_sentences(recipe.min_count,
+    _, _, train = training_sentences(recipe.min_count, root,
                                      vocabulary=base.vocabulary)
     _, grids = srl_data.grids(train, base.role_set,
                               len(base.vocabulary.templates))
@@ -429,9 +449,15 @@ def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None):
 
 
 def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
-              presets_root=None, verbose=1, overwrite=False, **_):
+              presets_root=None, verbose=1, overwrite=False, data_dir=None,
+              **_):
     """The kind's trainer: trains (or, for a decoder variant, writes) the
-    preset, evaluates it on the three splits and saves it."""
+    preset, evaluates it on the three splits and saves it.
+
+    data_dir: a CoNLL-2005 release folder to train and evaluate on instead
+    of the shipped public layers; where it has the `words` layer (the
+    `full` config) the local model also embeds head and predicate words.
+    """
     from spen_keras.preset_training import preset_metadata
 
     recipe = spec.recipe
@@ -440,10 +466,11 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
     started = time.perf_counter()
     checkpoint, base_name = None, None
     if recipe.model == "local":
-        labeler, facts = _train_local(recipe, verbose, steps)
+        labeler, facts = _train_local(recipe, verbose, steps, data_dir)
     elif recipe.model == "spen":
         labeler, facts, checkpoint = _train_spen(spec, recipe, backup_dir,
-                                                 presets_root, verbose, steps)
+                                                 presets_root, verbose, steps,
+                                                 data_dir)
     else:
         labeler = _load_base(recipe, presets_root).with_decoder(
             recipe.decoder)
@@ -451,13 +478,21 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
         if (output_dir.parent / recipe.base / CONFIG_FILE).is_file():
             base_name = recipe.base
     wall = facts.pop("wall_time_s", time.perf_counter() - started)
-    evaluation = evaluation_metadata(labeler, evaluation_sentences())
+    evaluation = evaluation_metadata(labeler, evaluation_sentences(data_dir))
+    if data_dir is not None:
+        evaluation["evaluation"] = evaluation["evaluation"].replace(
+            "CoNLL-2005 public layers", f"CoNLL-2005 release in {data_dir}")
     metadata = preset_metadata(
         spec, evaluation, wall,
         command or f"spen-keras train --preset {spec.name}",
         seed=recipe.seed, decoder=srl_decode.DECODER_NAMES[recipe.decoder],
         warm_start=recipe.base if recipe.model == "spen" else None,
-        training_data="CoNLL-2005 public layers, train (WSJ 02-21)",
+        training_data=(
+            "CoNLL-2005 public layers, train (WSJ 02-21)" if data_dir is None
+            else f"CoNLL-2005 release in {data_dir}, train (WSJ 02-21)"
+            + (", with words" if has_words(data_dir, "train") else "")),
+        word_templates=[t for t in labeler.vocabulary.templates
+                        if t in WORD_TEMPLATES],
         **facts)
     save_srl_preset(labeler, output_dir, metadata, overwrite=overwrite,
                     base=base_name)
@@ -471,7 +506,8 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
 
 
 presets.register_preset_kind(presets.PresetKindFunctions(
-    name=SRL_KIND, load_fn=load_srl, train_fn=train_srl))
+    name=SRL_KIND, load_fn=load_srl, train_fn=train_srl,
+    accepts_data_dir=True))
 
 
 # === Specs ===

@@ -6,7 +6,8 @@ five whitespace-separated columns:
 
     WORD  POS  PARSE  NE  LEMMA  [ARG_1 ... ARG_n]
 
-- WORD: the token (not read by these delexicalised presets; "-" is fine);
+- WORD: the token (read only by presets trained with words, see
+  `spen-keras train --data-dir`; "-" is fine for the shipped presets);
 - POS and PARSE: the POS tag and the Charniak-style parse bit, as in the
   release's synt.cha layer ("(S1(S(NP*", "*", "*))");
 - NE: the named-entity Start-End tag as in the ne layer ("(PER*", "*", "*)");
@@ -115,6 +116,7 @@ def read_conll_file(path):
         layers = {"key": f"{path.name}/{index:05d}", "props": props,
                   "synt.cha": [[f[1], f[2]] for _, f in rows],
                   "ne": [[f[3]] for _, f in rows],
+                  "words": [[f[0]] for _, f in rows],
                   "paths": dict.fromkeys(("props", "synt.cha", "ne"),
                                          str(path)),
                   "lines": dict.fromkeys(("props", "synt.cha", "ne"), first)}
