@@ -143,9 +143,9 @@ def tiny_training(monkeypatch, devel):
 
     def small(min_count, root=None, vocabulary=None):
         monkeypatch.setattr(arc_features, "read_sentences",
-                            lambda split, root=None: iter(devel[:60]))
+                            lambda split, root=None, **_: iter(devel[:60]))
         monkeypatch.setattr(srl_presets, "read_sentences",
-                            lambda split, root=None: iter(devel[:60]))
+                            lambda split, root=None, **_: iter(devel[:60]))
         srl_presets._TRAINING_CACHE.clear()
         return original(1, root, vocabulary)
 
