@@ -33,3 +33,18 @@ def test_readme_snippet_runs_in_a_fresh_process(index, tmp_path):
                           cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+SRL_DOC = README.parent / "docs" / "srl.md"
+SRL_SNIPPETS = re.findall(r"```python\n(.*?)```", SRL_DOC.read_text(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(SRL_SNIPPETS)))
+def test_srl_doc_snippet_runs_in_a_fresh_process(index, tmp_path):
+    """docs/srl.md's Python snippets too (the TFDS one reads the shipped
+    public layers; the labeller one labels the whole dev set)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-c", SRL_SNIPPETS[index]],
+                          cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
