@@ -246,12 +246,16 @@ _SOFT_CACHE = {}
 def soft_predictions(labeler, split, sentences, iterates=False):
     """`labeler.soft_predictions`, cached per model file and split (rows
     that decode one model differently share them)."""
-    key = (getattr(labeler, "source", id(labeler.model)), split, iterates,
-           id(sentences))
-    if key not in _SOFT_CACHE:
-        _SOFT_CACHE[key] = labeler.soft_predictions(
+    def key(with_iterates):
+        return (getattr(labeler, "source", id(labeler.model)), split,
+                with_iterates, id(sentences))
+
+    if key(iterates) not in _SOFT_CACHE:
+        _SOFT_CACHE[key(iterates)] = labeler.soft_predictions(
             labeler.prepare(sentences), iterates=iterates)
-    return _SOFT_CACHE[key]
+        if iterates:  # the last iterate is the prediction: no second pass
+            _SOFT_CACHE[key(False)] = _SOFT_CACHE[key(True)][-1]
+    return _SOFT_CACHE[key(iterates)]
 
 
 def evaluate_labeler(labeler, sentences_by_split):

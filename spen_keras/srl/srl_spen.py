@@ -22,7 +22,6 @@ rates and no momentum, from the pretrained local model's prediction on arcs
 `training_mode="ssvm"` trains the same energy as a structured SVM.
 """
 
-import keras
 
 from spen_keras.energies.entropy_energy import EntropyEnergy
 from spen_keras.energies.local_linear_energy import LocalLinearEnergy

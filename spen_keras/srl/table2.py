@@ -96,10 +96,6 @@ def evaluate(labeler, spec, data):
             steps = srl_presets.soft_predictions(labeler, VIOLATION_SPLIT,
                                                  dev, iterates=True)
             curve = [soft_violations(labeler, dev, p) for p in steps]
-            # The last iterate is the prediction: no second pass.
-            key = (getattr(labeler, "source", id(labeler.model)),
-                   VIOLATION_SPLIT, False, id(dev))
-            srl_presets._SOFT_CACHE[key] = steps[-1]
         else:
             probabilities = srl_presets.soft_predictions(
                 labeler, VIOLATION_SPLIT, dev)
