@@ -153,6 +153,40 @@ def test_input_convex_weights_stay_non_negative_after_training():
     assert all(float(tf.reduce_min(k)) >= 0.0 for k in constrained)
 
 
+@pytest.mark.parametrize("padding", ["valid", "reflect"])
+def test_deep_prior_equals_eq15_written_out(padding):
+    """The folded-temperature implementation is Eq. 15 literally: conv,
+    SoftPlus_t, conv, SoftPlus_t, 1x1 conv, summed; and so are its first and
+    second derivatives."""
+    keras.utils.set_random_seed(3)
+    prior = DeepPriorEnergy((4, 3), (3, 5), temperature=7.0, padding=padding)
+    prior(IMAGE)
+    for bias in prior.biases:  # non-zero biases, so their scaling counts
+        bias.assign(tf.random.normal(bias.shape, seed=4))
+
+    def literal(y):
+        hidden = y
+        for kernel, bias in zip(prior.kernels, prior.biases):
+            hidden = prior.convolve(hidden, kernel) + bias
+            hidden = tf.nn.softplus(7.0 * hidden) / 7.0
+        scores = tf.nn.conv2d(hidden, prior.output_kernel, 1, "VALID")
+        return tf.reduce_sum(scores, axis=[1, 2, 3])
+
+    def value_grad_hvp(fn):
+        v = tf.ones_like(IMAGE)
+        with tf.GradientTape() as outer:
+            outer.watch(IMAGE)
+            with tf.GradientTape() as inner:
+                inner.watch(IMAGE)
+                energy = fn(IMAGE)
+            grad = inner.gradient(energy, IMAGE)
+            directional = tf.reduce_sum(grad * v)
+        return energy, grad, outer.gradient(directional, IMAGE)
+
+    for ours, expected in zip(value_grad_hvp(prior), value_grad_hvp(literal)):
+        np.testing.assert_allclose(ours, expected, rtol=2e-5, atol=2e-5)
+
+
 @pytest.mark.parametrize(
     "layer, y, message",
     [

@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from spen_keras.energies.activations import softplus_with_temperature
 from spen_keras.energies.base_energy import check_positive
 from spen_keras.energies.base_energy import sum_over_non_batch_axes
 from spen_keras.energies.image_energy import ImageEnergy, check_conv_stack
@@ -110,11 +109,21 @@ class DeepPriorEnergy(ImageEnergy):
         return list(self.kernel_sizes) + [1]
 
     def energy(self, y, features):
+        # SoftPlus_t(a) = softplus(t a) / t on every hidden unit, with the
+        # temperature folded into the (small) kernels instead of applied to
+        # the (large) activations: u_i = t h_i = softplus(t a_i), where
+        # t a_1 = conv(y, t K_1) + t b_1, t a_i = conv(u_{i-1}, K_i) + t b_i
+        # for i > 1, and the scores are conv(u_last, K_out / t). The same
+        # function, with two fewer activation-sized multiplications per layer
+        # in the energy and in each of its first and second derivatives (the
+        # profile of a DP-3 training step put 13% of its op time in `Mul`).
+        t = self.temperature
         hidden = y
-        for kernel, bias in zip(self.kernels, self.biases):
-            hidden = self.convolve(hidden, kernel) + bias
-            hidden = softplus_with_temperature(hidden, self.temperature)
-        scores = tf.nn.conv2d(hidden, self.output_kernel, 1, "VALID")
+        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            if i == 0:
+                kernel = kernel * t
+            hidden = tf.nn.softplus(self.convolve(hidden, kernel) + bias * t)
+        scores = tf.nn.conv2d(hidden, self.output_kernel / t, 1, "VALID")
         if self.reduction == "mean":
             return tf.reduce_mean(scores, axis=[1, 2, 3])
         return sum_over_non_batch_axes(scores)
