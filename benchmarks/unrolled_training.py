@@ -8,9 +8,11 @@ conv 7x7x32, SoftPlus, conv 1x1), minimised by T momentum steps (momentum
 rate, masked MSE on every iterate, Eq. 9) at batch 8 on 96x128 crops. The grid is
 T in {3, 20} x HVP in {exact, finite_difference} x checkpoint in {off, on}.
 For each configuration: training steps/s and s/step over N timed steps after a
-2-step warm-up fit (which traces the train function), and peak RSS. For the
-exact, plain model of each T also inference images/s (`model.predict`) on
-batches of 8 crops of 96x128 and on whole 480x640 frames (batch 1).
+2-step warm-up fit (which traces the train function), and peak RSS, with
+a roofline line per configuration: the step's FLOPs counted analytically per
+convolution and the fraction of the machine's conv rate achieved, against a
+ceiling measured in the same run (`roofline.py`). Inference is measured by
+`inference.py`, through the shipped presets themselves.
 
 Why one process per configuration: peak RSS (`ru_maxrss`) only ever grows, and
 TensorFlow keeps its allocator pools, graphs and caches for the life of the
@@ -120,14 +122,6 @@ def build_model(args):
     return model
 
 
-def images_per_s(model, x, batch_size, reps):
-    model.predict(x, batch_size=batch_size, verbose=0)  # warm-up: traces
-    start = time.perf_counter()
-    for _ in range(reps):
-        model.predict(x, batch_size=batch_size, verbose=0)
-    return reps * len(x) / (time.perf_counter() - start)
-
-
 def worker(args):
     import keras
     import numpy as np
@@ -194,11 +188,6 @@ def worker(args):
         "rss_after_warmup_mb": rss_after_warmup,
         "peak_rss_train_mb": peak_rss_mb(),
     }
-    if args.inference:
-        record["infer_crops_img_per_s"] = images_per_s(
-            model, xs[0], BATCH, args.inference_reps)
-        record["infer_frame_img_per_s"] = images_per_s(
-            model, frame, 1, max(1, args.inference_reps - 1))
     record["peak_rss_mb"] = peak_rss_mb()
     print(MARKER + json.dumps(record), flush=True)
 
@@ -216,13 +205,11 @@ def time_prefix(path):
 
 def run_child(config, args):
     T, hvp, checkpoint = config
-    inference = hvp == "exact" and not checkpoint
     with tempfile.NamedTemporaryFile(suffix=".time") as time_file:
         cmd = time_prefix(time_file.name) + [
             sys.executable, os.path.abspath(__file__), "--worker",
-            "--T", str(T), "--hvp", hvp, "--steps", str(args.steps),
-            "--inference-reps", str(args.inference_reps)]
-        cmd += ["--checkpoint"] * checkpoint + ["--inference"] * inference
+            "--T", str(T), "--hvp", hvp, "--steps", str(args.steps)]
+        cmd += ["--checkpoint"] * checkpoint
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -293,10 +280,11 @@ def markdown(doc):
         f"{doc['total_wall_s']:.0f} s).", "",
         "| T | HVP | checkpoint | steps/s | s/step mean | s/step median | "
         "CPU s/step | load | peak RSS train (MB) | /usr/bin/time max RSS (MB) | "
-        "RSS before fit (MB) | infer crops img/s | infer 480x640 img/s |",
+        "RSS before fit (MB) | GFLOP/step | GFLOP/s | % of conv ceiling |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["records"]:
+        roof = r.get("roofline") or {}
         lines.append(
             f"| {r['T']} | {r['hvp']} | {'yes' if r['checkpoint'] else 'no'} "
             f"| {r['steps_per_s']:.3f} | {r['s_per_step']:.2f} "
@@ -305,8 +293,20 @@ def markdown(doc):
             f"| {r['peak_rss_train_mb']:.0f} "
             f"| {fmt(r.get('time_v_max_rss_mb'), '.0f')} "
             f"| {r['rss_before_fit_mb']:.0f} "
-            f"| {fmt(r.get('infer_crops_img_per_s'))} "
-            f"| {fmt(r.get('infer_frame_img_per_s'), '.3f')} |")
+            f"| {fmt(roof.get('flops', 0) / 1e9, '.1f') if roof else ''} "
+            f"| {fmt(roof.get('achieved_gflops'), '.1f')} "
+            f"| {fmt(100 * roof['fraction_of_conv_ceiling'], '.0f') if roof else ''} |")
+    ceiling = doc.get("ceiling")
+    if ceiling:
+        lines += ["", f"Roofline: FLOPs counted analytically per convolution "
+                  f"(`benchmarks/roofline.py`) over the median step time; "
+                  f"ceiling measured in this run: forward conv "
+                  f"{ceiling['ceiling_gflops']:.1f} GFLOP/s "
+                  f"({ceiling['conv']}, best input size), backprop-input "
+                  f"{ceiling['Conv2DBackpropInput']['gflops_best']:.1f}, "
+                  f"backprop-filter "
+                  f"{ceiling['Conv2DBackpropFilter']['gflops_best']:.1f}, "
+                  f"matmul {ceiling['MatMul']['gflops_best']:.1f}."]
     lines += ["", f"Checkpointed / plain, peak RSS train and median step "
               f"time (target for T=20: peak RSS <= {TARGET_RSS_RATIO}x, "
               f"step time <= {TARGET_TIME_RATIO}x):", ""]
@@ -335,11 +335,16 @@ def parent(args):
         print(f"warning: load average {os.getloadavg()[0]:.1f} before start; "
               "other processes will inflate the step times", file=sys.stderr)
     start = time.perf_counter()
+    sys.path.insert(0, HERE)
+    import roofline
+    print("measuring the conv and matmul ceiling ...", file=sys.stderr,
+          flush=True)
+    ceiling = roofline.ceiling_in_child(1.0 if args.quick else 2.0)
     records = []
     for i, config in enumerate(configs, 1):
         print(f"[{i}/{len(configs)}] T={config[0]} hvp={config[1]} "
               f"checkpoint={config[2]} ...", file=sys.stderr, flush=True)
-        records.append(run_child(config, args))
+        records.append(roofline.annotate(run_child(config, args), ceiling))
         r = records[-1]
         print(f"    {r['s_per_step']:.2f} s/step, peak RSS "
               f"{r['peak_rss_train_mb']:.0f} MB "
@@ -350,7 +355,7 @@ def parent(args):
         "command": "python " + " ".join(
             [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
         "machine": machine(), "quick": args.quick,
-        "total_wall_s": time.perf_counter() - start,
+        "total_wall_s": time.perf_counter() - start, "ceiling": ceiling,
         "records": records, "ratios": ratios(records),
     }
     print(json.dumps(doc, indent=2))
@@ -372,8 +377,6 @@ def main():
                         help="smoke run: T=3 only, 2 timed steps")
     parser.add_argument("--steps", type=int, default=5,
                         help="timed training steps per configuration")
-    parser.add_argument("--inference-reps", type=int, default=3,
-                        help="timed predict calls (crops; frames use one less)")
     parser.add_argument("--only", nargs="+", default=None, metavar="T:HVP",
                         help="run only these configurations, plain and "
                              "checkpointed, e.g. --only 20:exact")
@@ -385,7 +388,8 @@ def main():
     parser.add_argument("--checkpoint", action="store_true",
                         help=argparse.SUPPRESS)
     parser.add_argument("--inference", action="store_true",
-                        help=argparse.SUPPRESS)
+                        help=argparse.SUPPRESS)  # accepted, ignored: see
+    # benchmarks/inference.py for inference through the shipped presets.
     args = parser.parse_args()
     worker(args) if args.worker else parent(args)
 

@@ -1,0 +1,450 @@
+"""Roofline figures for the DeepPrior denoiser: FLOPs and the machine's ceiling.
+
+Three things, used by every benchmark in this folder:
+
+1. `dp_flops(...)`: the analytic FLOP count of one unrolled training step and
+   one inference step of the Table 1 DeepPrior SPEN, counted per convolution.
+   A convolution with kernel k x k, c_in -> c_out channels and an output of
+   N x H_o x W_o pixels costs 2 k^2 c_in c_out N H_o W_o FLOPs (one multiply
+   and one add per tap), and so do its two gradients: the gradient with
+   respect to its input (`Conv2DBackpropInput`) and with respect to its
+   kernel (`Conv2DBackpropFilter`) pair every output pixel with every tap
+   once each. Per unrolled step and per convolution of the energy:
+
+   - inference: the energy's forward conv and its input gradient (dE/dy):
+     1 Conv2D + 1 Conv2DBackpropInput;
+   - training (exact HVP): the same two in the forward pass, and in the
+     backward pass the gradient of each of them with respect to its tensor
+     input and its kernel: 2 Conv2D + 2 Conv2DBackpropInput +
+     2 Conv2DBackpropFilter, i.e. 3x inference;
+   - checkpointed: the forward pass once more in the backward pass (+2);
+   - finite-difference HVP: the forward pass, then two first-order passes
+     (forward, input and kernel gradients) at y +- eps v: 2 + 6 = 8;
+     checkpointed on top of it, the forward pass once more: 10.
+
+   At the first unrolled step y_0 = x is a constant, so no gradient with
+   respect to the first conv's input flows out of it; this and the
+   element-wise work (SoftPlus and its derivatives, the momentum update, the
+   loss) are left out: they are memory-bound, not FLOP-bound, and the
+   profile shows their time separately.
+2. `graph_flops(concrete_function)`: the same count read off the traced
+   TensorFlow graph (every Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter
+   and MatMul with its static shapes) plus TensorFlow's own registered
+   `flops` statistics (`tf.compat.v1.profiler`, which knows Conv2D and
+   MatMul but not the backprop ops): the check of (1).
+3. `measure_ceiling()`: the machine's rate on a large 7x7, 32 -> 32
+   convolution (forward and both gradients, the step's three kernels) and
+   on a float32 matmul, measured in the same run as the benchmark;
+   `annotate(record)` adds the achieved fraction of the forward-conv rate to
+   a benchmark record.
+
+    python benchmarks/roofline.py               # ceiling + counts + check
+    python benchmarks/roofline.py --ceiling     # ceiling only, JSON
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_JSON = os.path.join(HERE, "results", "roofline.json")
+RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+MARKER = "ROOFLINE_RESULT "
+CONV_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
+
+# Conv passes per energy convolution and unrolled step, by mode (see above).
+PASSES = {
+    "inference": {"Conv2D": 1, "Conv2DBackpropInput": 1,
+                  "Conv2DBackpropFilter": 0},
+    "exact": {"Conv2D": 2, "Conv2DBackpropInput": 2,
+              "Conv2DBackpropFilter": 2},
+    "checkpointed": {"Conv2D": 3, "Conv2DBackpropInput": 3,
+                     "Conv2DBackpropFilter": 2},
+    "finite_difference": {"Conv2D": 3, "Conv2DBackpropInput": 3,
+                          "Conv2DBackpropFilter": 2},
+    "finite_difference_checkpointed": {"Conv2D": 4, "Conv2DBackpropInput": 4,
+                                       "Conv2DBackpropFilter": 2},
+}
+
+DP_FILTERS, DP_KERNELS = (32, 32), (7, 7)
+
+
+def conv_layers(height, width, filters=DP_FILTERS, kernels=DP_KERNELS,
+                channels=1):
+    """(k, c_in, c_out, H_out, W_out) of each DeepPrior convolution, 'valid'
+    padding, the 1x1 output convolution last."""
+    layers, c_in, h, w = [], channels, height, width
+    for c_out, k in zip(filters, kernels):
+        h, w = h - k + 1, w - k + 1
+        layers.append((k, c_in, c_out, h, w))
+        c_in = c_out
+    layers.append((1, c_in, 1, h, w))
+    return layers
+
+
+def conv_flop(k, c_in, c_out, h_out, w_out, batch=1):
+    return 2 * k * k * c_in * c_out * h_out * w_out * batch
+
+
+def dp_flops(mode, num_steps, batch, height, width, filters=DP_FILTERS,
+             kernels=DP_KERNELS):
+    """Analytic FLOPs of one step of `mode` ('inference', 'exact',
+    'checkpointed', 'finite_difference') of a T-step DeepPrior SPEN on a
+    batch of height x width single-channel images.
+
+    Returns:
+        {"total": FLOPs, "by_op": {op type: FLOPs}, "per_unrolled_step":...}
+    """
+    passes = PASSES[mode]
+    by_op = dict.fromkeys(CONV_OPS, 0)
+    for i, layer in enumerate(conv_layers(height, width, filters, kernels)):
+        flop = conv_flop(*layer, batch=batch)
+        for op, n in passes.items():
+            by_op[op] += n * flop * num_steps
+    if mode == "exact":
+        # y_0 = x is a constant: at t = 1 the backward pass stops at the
+        # first conv's input, so one of its input gradients is not run (the
+        # checkpointed and finite-difference backward passes differentiate
+        # with respect to y_t at every step, t = 1 included).
+        k, c_in, c_out, h, w = conv_layers(height, width, filters, kernels)[0]
+        by_op["Conv2DBackpropInput"] -= conv_flop(k, c_in, c_out, h, w, batch)
+    total = sum(by_op.values())
+    return {"total": total, "by_op": by_op,
+            "per_unrolled_step": total / num_steps}
+
+
+# --- the check against the traced graph ---------------------------------
+
+def _static(shape):
+    dims = shape.as_list() if shape.rank is not None else None
+    if dims is None or any(d is None for d in dims):
+        return None
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def _live_ops(graph, outputs):
+    """The ops that the outputs or a stateful op (a variable update) depend
+    on: what the runtime executes. A registered gradient function builds
+    every gradient of an op (Conv2D's builds the input and the kernel
+    gradients) even when the tape needs one of them; the other is dead and
+    pruned before the graph runs, so it is not counted."""
+    roots = [t.op for t in outputs]
+    roots += [op for op in graph.get_operations()
+              if op.type in ("AssignVariableOp", "AssignAddVariableOp",
+                             "AssignSubVariableOp", "ResourceApplyAdam")]
+    live, stack = set(), list(roots)
+    while stack:
+        op = stack.pop()
+        if op in live:
+            continue
+        live.add(op)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return [op for op in graph.get_operations() if op in live]
+
+
+def graph_flops(concrete):
+    """FLOPs of the conv and matmul ops of a traced `ConcreteFunction`,
+    from their static shapes (live ops only: see `_live_ops`), and
+    TensorFlow's registered float_ops (which counts dead ops too)."""
+    import tensorflow as tf
+
+    by_op = dict.fromkeys(CONV_OPS + ("MatMul",), 0)
+    counts = dict.fromkeys(by_op, 0)
+    unknown = 0
+    outputs = [t for t in concrete.graph.outputs]
+    for op in _live_ops(concrete.graph, outputs):
+        if op.type in CONV_OPS:
+            if op.type == "Conv2D":
+                out, kernel = op.outputs[0].shape, op.inputs[1].shape
+            elif op.type == "Conv2DBackpropInput":
+                out, kernel = op.inputs[2].shape, op.inputs[1].shape
+            else:
+                out, kernel = op.inputs[2].shape, op.outputs[0].shape
+            n_out, taps = _static(out), _static(kernel)
+            if n_out is None or taps is None:
+                unknown += 1
+                continue
+            c_out = kernel.as_list()[-1]
+            by_op[op.type] += 2 * n_out * taps // c_out
+            counts[op.type] += 1
+        elif op.type == "MatMul":
+            a, b = op.inputs[0].shape.as_list(), op.inputs[1].shape.as_list()
+            if None in a or None in b:
+                unknown += 1
+                continue
+            m = a[1] if op.get_attr("transpose_a") else a[0]
+            k = a[0] if op.get_attr("transpose_a") else a[1]
+            n = b[0] if op.get_attr("transpose_b") else b[1]
+            by_op["MatMul"] += 2 * m * k * n
+            counts["MatMul"] += 1
+    registered = None
+    try:
+        options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        options["output"] = "none"
+        profile = tf.compat.v1.profiler.profile(concrete.graph,
+                                                options=options)
+        registered = int(profile.total_float_ops)
+    except Exception as error:  # the profiler is best-effort
+        registered = f"unavailable ({type(error).__name__})"
+    return {"total": sum(by_op.values()), "by_op": by_op, "op_counts": counts,
+            "ops_without_static_shape": unknown,
+            "tf_profiler_registered_flops": registered}
+
+
+def traced_train_step(model, x, y):
+    """The `ConcreteFunction` of one training step of a compiled model."""
+    import tensorflow as tf
+
+    model.optimizer.build(model.trainable_variables)
+    return tf.function(model.train_step).get_concrete_function((x, y))
+
+
+def traced_inference(model, x):
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False)
+                       ).get_concrete_function(x)
+
+
+# --- the machine's ceiling ------------------------------------------------
+
+def _rate(fn, flop, min_seconds):
+    fn()  # trace and warm up
+    fn()
+    best, total, reps = float("inf"), 0.0, 0
+    while total < min_seconds or reps < 3:
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        best, total, reps = min(best, elapsed), total + elapsed, reps + 1
+    return {"gflops_best": flop / best / 1e9,
+            "gflops_mean": flop * reps / total / 1e9, "reps": reps}
+
+
+CEILING_SHAPES = ((8, 96, 128), (8, 256, 256), (1, 480, 640))
+
+
+def measure_ceiling(min_seconds=2.0, shapes=CEILING_SHAPES, kernel=7,
+                    width=32, matmul=2048):
+    """GFLOP/s of k x k, width -> width 'valid' convolutions (forward, input
+    and kernel gradients) on a few input sizes (the training crops' batch,
+    a large batch, a whole frame) and of a float32 matmul, in this process.
+    The ceiling is the best forward-conv rate over the sizes."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(size=(kernel, kernel, width, width)) * 0.05,
+                    tf.float32)
+    result = {"conv": f"{kernel}x{kernel}, {width}->{width}, valid",
+              "shapes": {}}
+    for batch, height, width_px in shapes:
+        x = tf.constant(rng.normal(size=(batch, height, width_px, width)),
+                        tf.float32)
+        out_shape = (batch, height - kernel + 1, width_px - kernel + 1, width)
+        g = tf.constant(rng.normal(size=out_shape), tf.float32)
+        flop = conv_flop(kernel, width, width, out_shape[1], out_shape[2],
+                         batch)
+        forward = tf.function(lambda x=x: tf.nn.conv2d(x, w, 1, "VALID"))
+        backprop_input = tf.function(
+            lambda x=x, g=g: tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x), filter=w, out_backprop=g,
+                strides=[1] * 4, padding="VALID"))
+        backprop_filter = tf.function(
+            lambda x=x, g=g: tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(w), out_backprop=g,
+                strides=[1] * 4, padding="VALID"))
+        result["shapes"][f"{batch}x{height}x{width_px}"] = {
+            "Conv2D": _rate(lambda: forward().numpy(), flop, min_seconds),
+            "Conv2DBackpropInput": _rate(lambda: backprop_input().numpy(),
+                                         flop, min_seconds),
+            "Conv2DBackpropFilter": _rate(lambda: backprop_filter().numpy(),
+                                          flop, min_seconds),
+        }
+    for op in CONV_OPS:
+        result[op] = max((r[op] for r in result["shapes"].values()),
+                         key=lambda r: r["gflops_best"])
+    a = tf.constant(rng.normal(size=(matmul, matmul)), tf.float32)
+    mm = tf.function(lambda: tf.linalg.matmul(a, a))
+    result["matmul"] = f"{matmul}x{matmul} float32"
+    result["MatMul"] = _rate(lambda: mm().numpy(), 2 * matmul ** 3,
+                             min_seconds)
+    # The ceiling the achieved fractions refer to: the forward conv's best.
+    result["ceiling_gflops"] = result["Conv2D"]["gflops_best"]
+    return result
+
+
+_CEILING = None
+
+
+def ceiling_in_child(min_seconds=2.0):
+    """`measure_ceiling` in a fresh process (so that it neither inherits nor
+    leaves allocator state), cached for the life of this process."""
+    global _CEILING
+    if _CEILING is None:
+        import subprocess
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--ceiling",
+             "--min-seconds", str(min_seconds)], capture_output=True,
+            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        lines = [l for l in proc.stdout.splitlines() if l.startswith(MARKER)]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError("ceiling measurement failed: "
+                               + proc.stderr[-2000:])
+        _CEILING = json.loads(lines[-1][len(MARKER):])
+        _CEILING["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC",
+                                                time.gmtime())
+    return _CEILING
+
+
+def roofline_line(flops, seconds, ceiling):
+    achieved = flops / seconds / 1e9
+    return {"flops": flops, "seconds": seconds, "achieved_gflops": achieved,
+            "ceiling_gflops": ceiling["ceiling_gflops"],
+            "fraction_of_conv_ceiling": achieved / ceiling["ceiling_gflops"],
+            "matmul_gflops": ceiling["MatMul"]["gflops_best"]}
+
+
+def _mode(record):
+    hvp = record.get("hvp", "exact")
+    if hvp == "finite_difference":
+        return ("finite_difference_checkpointed" if record.get("checkpoint")
+                else "finite_difference")
+    return "checkpointed" if record.get("checkpoint") else "exact"
+
+
+def annotate(record, ceiling=None):
+    """Adds `record["roofline"]` to a benchmark record.
+
+    Training records carry T, batch, crop (H, W) and s_per_step (hvp and
+    checkpoint optional); inference records carry T, height, width and
+    s_per_frame (batch 1; or `batch` and `s_per_batch`). Records without
+    either set are left as they are. Returns the record.
+    """
+    ceiling = ceiling or ceiling_in_child()
+    T = record.get("T")
+    if T is None:
+        return record
+    if "s_per_step" in record and "crop" in record:
+        h, w = record["crop"]
+        batch = record.get("batch", 8)
+        train = dp_flops(_mode(record), T, batch, h, w)["total"]
+        line = roofline_line(train, record["s_per_step_median"]
+                             if "s_per_step_median" in record
+                             else record["s_per_step"], ceiling)
+        line["kind"] = f"training step, {_mode(record)}"
+        line["inference_step_flops"] = dp_flops("inference", T, batch, h,
+                                                w)["total"]
+        record["roofline"] = line
+    elif "height" in record and ("s_per_frame" in record
+                                 or "s_per_batch" in record):
+        batch = record.get("batch", 1)
+        seconds = record.get("s_per_batch", record.get("s_per_frame"))
+        flops = dp_flops("inference", record.get("steps_taken", T), batch,
+                         record["height"], record["width"])["total"]
+        line = roofline_line(flops, seconds, ceiling)
+        line["kind"] = "inference"
+        line["training_step_flops"] = dp_flops(
+            "exact", T, 8, 96, 128)["total"]
+        record["roofline"] = line
+    return record
+
+
+def format_line(line):
+    """One Markdown line for a record's roofline."""
+    if not line:
+        return ""
+    return (f"{line['kind']}: {line['flops'] / 1e9:.1f} GFLOP in "
+            f"{line['seconds']:.3f} s = {line['achieved_gflops']:.1f} GFLOP/s,"
+            f" {100 * line['fraction_of_conv_ceiling']:.0f}% of the measured "
+            f"conv ceiling ({line['ceiling_gflops']:.1f} GFLOP/s; matmul "
+            f"{line['matmul_gflops']:.1f})")
+
+
+# --- command line ----------------------------------------------------------
+
+def check_counts(T=3, batch=8, crop=(96, 128)):
+    """Analytic vs graph FLOPs for the dp_3 model's training step (plain,
+    checkpointed, finite-difference) and its inference, in this process."""
+    import keras
+    import tensorflow as tf
+
+    sys.path.insert(0, HERE)
+    import unrolled_training
+
+    x = tf.random.uniform((batch,) + tuple(crop) + (1,), 0.3, 0.7, seed=1)
+    rows = []
+    for mode in ("exact", "checkpointed", "finite_difference"):
+        args = argparse.Namespace(
+            T=T, hvp="finite_difference" if mode == "finite_difference"
+            else "exact", checkpoint=mode == "checkpointed")
+        model = unrolled_training.build_model(args)
+        model(x)
+        counted = graph_flops(traced_train_step(model, x, x))
+        analytic = dp_flops(mode, T, batch, *crop)
+        rows.append({"step": f"training, {mode}", "analytic": analytic,
+                     "graph": counted})
+        if mode == "exact":
+            counted = graph_flops(traced_inference(model, x))
+            rows.append({"step": "inference",
+                         "analytic": dp_flops("inference", T, batch, *crop),
+                         "graph": counted})
+        keras.backend.clear_session()
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ceiling", action="store_true",
+                        help="measure the ceiling only; print one JSON line")
+    parser.add_argument("--min-seconds", type=float, default=2.0)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.ceiling:
+        print(MARKER + json.dumps(measure_ceiling(args.min_seconds)),
+              flush=True)
+        return
+    ceiling = ceiling_in_child(args.min_seconds)
+    checks = check_counts()
+    doc = {"benchmark": "roofline",
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "ceiling": ceiling, "checks": checks,
+           "dp_flops": {f"T={T}, {mode}": dp_flops(mode, T, *shape)
+                        for T in (3, 20)
+                        for mode, shape in (("exact", (8, 96, 128)),
+                                            ("inference", (1, 480, 640)))}}
+    print(json.dumps(doc, indent=2))
+    if args.no_record:
+        return
+    os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
+    with open(RESULTS_JSON, "w") as f:
+        json.dump(doc, f, indent=2)
+    lines = [f"## {doc['date']}: roofline (FLOP counts and the ceiling)", "",
+             "Command: `python benchmarks/roofline.py`", "",
+             "| measured | GFLOP/s (best) | GFLOP/s (mean) |", "|---|---|---|"]
+    for key in CONV_OPS + ("MatMul",):
+        what = ceiling["matmul"] if key == "MatMul" else ceiling["conv"]
+        lines.append(f"| {key} ({what}, best size) "
+                     f"| {ceiling[key]['gflops_best']:.1f} "
+                     f"| {ceiling[key]['gflops_mean']:.1f} |")
+    lines += ["", "| DP-3 step (batch 8, 96x128) | analytic GFLOP | graph "
+              "GFLOP | TF registered GFLOP |", "|---|---|---|---|"]
+    for row in checks:
+        reg = row["graph"]["tf_profiler_registered_flops"]
+        lines.append(
+            f"| {row['step']} | {row['analytic']['total'] / 1e9:.3f} "
+            f"| {row['graph']['total'] / 1e9:.3f} "
+            f"| {reg / 1e9 if isinstance(reg, int) else reg} |")
+    with open(RESULTS_MD, "a") as f:
+        f.write("\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
