@@ -10,9 +10,11 @@ family) come from the registry.
         Evaluates every row of a registered table and prints it beside the
         paper's numbers, with the paper's claims checked and figures.
     spen-keras train --preset NAME [--output-dir DIR] [--steps N] [--force]
-                     [--data-dir DIR]
+                     [--data-dir DIR] [--strategy default|mirrored|multiworker]
         Trains one preset into a user preset folder (never the shipped one),
-        with progress, checkpoints and resume.
+        with progress, checkpoints and resume; on every local GPU (or
+        logical CPU) with --strategy mirrored, or on a cluster named by
+        TF_CONFIG with --strategy multiworker (one command per worker).
     spen-keras denoise IN.png OUT.png [--preset dp_3] [--force]
         (denoising family) Denoises a 16-bit depth PNG with any denoising
         preset.
@@ -80,9 +82,12 @@ def run_zoo_reproduce(args):
 
 
 def run_train(args):
+    from spen_keras import distribute
     from spen_keras import presets
 
     spec = presets.get_spec(args.preset)
+    if args.strategy == "multiworker":
+        distribute.check_tf_config()  # before anything starts
     output = pathlib.Path(args.output_dir or
                           pathlib.Path(DEFAULT_USER_PRESETS) / spec.name)
     backup = pathlib.Path(args.backup_dir or
@@ -92,9 +97,15 @@ def run_train(args):
           + (f" for {steps} steps" if steps else "")
           + f" into {output}; resumable backup in {backup}.")
     extra = {} if args.data_dir is None else {"data_dir": args.data_dir}
+    if args.strategy != "default":
+        extra["strategy"] = args.strategy
     metadata = presets.train_preset(
         spec, output, backup, steps=args.steps, overwrite=args.force,
         command=" ".join(["spen-keras", *args.argv]), **extra)
+    if metadata is None:  # a non-chief worker of a cluster
+        print("This worker's share of the training is done; the chief "
+              "worker writes the preset.")
+        return
     paper = "-" if spec.paper_value is None else spec.paper_value
     print(f"{spec.row}: {metadata['our_value']:.2f} ({spec.metric}, paper "
           f"{paper}); {metadata['wall_time_s']:.0f} s. Preset written to "
@@ -157,6 +168,13 @@ def build_parser():
                             "embeds words)")
     train.add_argument("--steps", type=positive_int, default=None,
                        help="override the preset's training steps")
+    train.add_argument("--strategy", default="default",
+                       choices=["default", "mirrored", "multiworker"],
+                       help="tf.distribute strategy (Keras presets): one "
+                            "device (default), every local GPU or logical "
+                            "CPU (mirrored), or the cluster in TF_CONFIG "
+                            "(multiworker, run on every worker); the "
+                            "preset's batch size stays the global batch")
     train.add_argument("--overwrite", "--force", action="store_true",
                        dest="force",
                        help="replace an existing preset folder")
@@ -180,6 +198,7 @@ def main(argv=None):
     warnings.showwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in the metadata of what it trains
+    from spen_keras.distribute import StrategyError
     from spen_keras.family import user_errors
     from spen_keras.preset_training import TrainingDivergedError
     from spen_keras.presets import PresetError
@@ -187,7 +206,7 @@ def main(argv=None):
 
     try:
         args.handler(args)
-    except (PresetError, BackupError, FileNotFoundError,
+    except (PresetError, BackupError, FileNotFoundError, StrategyError,
             *user_errors()) as error:
         print(f"spen-keras: error: {error}", file=sys.stderr)
         return 2

@@ -78,6 +78,7 @@ class KerasPresetKind(presets.PresetKind):
     """Loads, verifies and saves Keras model presets."""
 
     name = presets.KERAS_KIND
+    accepts_strategy = True  # trained by `train_keras_preset`
 
     def load(self, directory, config):
         directory = pathlib.Path(directory)

@@ -9,19 +9,34 @@ when started again with the same backup folder; `TerminateOnNaN` stops a
 diverging run, which then raises instead of writing its weights. The output
 folder is checked (and probed for writing) before training starts, and the
 backup is deleted only after the preset has been written and verified.
+
+With `strategy` (a `tf.distribute.Strategy` or "mirrored"/"multiworker",
+`spen_keras.distribute`) the model is built and compiled under the
+strategy's scope and each step's global batch of `recipe.batch_size`
+examples is split across the replicas, so a step computes the single-device
+update. In a multi-worker cluster every worker runs the same training; only
+the chief locks the backup folder and writes checkpoints, the preset and its
+metadata; the other workers read the chief's checkpoint to resume (the
+backup folder must then be on a filesystem they share) and write their own
+checkpoints to a temporary folder which they delete.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import os
 import pathlib
 import platform
+import shutil
 from typing import Callable, Optional
 
 import keras
 import numpy as np
 
+from spen_keras import distribute
 from spen_keras import presets
+from spen_keras.resumable_training import CHECKPOINT
+from spen_keras.resumable_training import BackupError
 from spen_keras.resumable_training import BackupLock
 from spen_keras.resumable_training import TrainingCheckpoint
 
@@ -50,8 +65,13 @@ class TrainingTask:
 
     input_shape = None
     training_data = ""
+    # Whether training_dataset accepts `shard=(first_row, rows)` and then
+    # builds only those rows of every global batch (the same examples the
+    # unsharded stream has there): distributed training then shards the
+    # input pipeline per worker instead of building every batch everywhere.
+    shards_input = False
 
-    def training_dataset(self, batch_size, seed):
+    def training_dataset(self, batch_size, seed, shard=None):
         raise NotImplementedError
 
     def loss(self):
@@ -159,10 +179,63 @@ def build_for_training(spec, presets_root=None):
     return model
 
 
+class _WorkerCheckpoint(TrainingCheckpoint):
+    """A non-chief worker's checkpoint: restores from the chief's backup
+    folder, writes into the worker's own scratch folder."""
+
+    def __init__(self, chief_folder, scratch_folder, identity,
+                 steps_per_epoch):
+        super().__init__(scratch_folder, identity, steps_per_epoch)
+        self._chief_path = pathlib.Path(chief_folder) / CHECKPOINT
+
+    def restore(self, model):
+        own, self.path = self.path, self._chief_path
+        try:
+            return super().restore(model)
+        finally:
+            self.path = own
+
+
+def _check_workers_agree(strategy, done, backup_dir):
+    """Raises BackupError unless every worker resumes at the same step."""
+    import tensorflow as tf
+
+    if distribute.worker_task(strategy)[0] is None:
+        return
+    value = tf.constant(float(done), tf.float64)
+
+    @tf.function
+    def moments():
+        def replica():
+            return tf.stack([value, value * value])
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN,
+                               strategy.run(replica), axis=None)
+
+    mean, mean_square = moments().numpy()
+    if mean != done or mean_square != float(done) ** 2:
+        raise BackupError(
+            f"The workers found different checkpoints in {backup_dir} (this "
+            f"one: {done} steps done). Resuming a cluster run needs a backup "
+            "folder that every worker reads (a shared filesystem); delete it "
+            "to start from scratch.")
+
+
+def _plain_copy(model, input_shape):
+    """An uncompiled copy of `model` with its weights, outside any
+    strategy (evaluated and saved on the chief alone)."""
+    config = keras.saving.serialize_keras_object(model)
+    for key in ("compile_config", "build_config"):
+        config.pop(key, None)
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.build(input_shape)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
                        presets_root=None, verbose=1,
                        steps_per_epoch=STEPS_PER_EPOCH, callbacks=(),
-                       overwrite=False):
+                       overwrite=False, strategy=None):
     """Trains `spec`, evaluates it and saves it as a preset in output_dir.
 
     Args:
@@ -177,22 +250,66 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
         steps_per_epoch: at most this many steps between two backups.
         callbacks: extra Keras callbacks.
         overwrite: replace an existing preset folder.
+        strategy: None or "default" (one device), "mirrored", "multiworker"
+            or a `tf.distribute.Strategy` (`spen_keras.distribute`);
+            `recipe.batch_size` stays the global batch of a step. With
+            "multiworker" create nothing with TensorFlow before this call.
 
     Returns:
-        The metadata dict written beside the weights.
+        The metadata dict written beside the weights; None on a non-chief
+        worker of a cluster (the chief writes the preset).
     """
     recipe = spec.recipe
-    presets.check_writable_preset_dir(output_dir, overwrite, probe=True)
+    strategy = distribute.get_strategy(strategy)
+    distributed = distribute.strategy_name(strategy) != "default"
+    chief = distribute.is_chief(strategy)
+    if (verbose and distributed and strategy.num_replicas_in_sync == 1):
+        print(f"Note: the {distribute.strategy_name(strategy)} strategy has "
+              "one replica here; training runs as on one device.")
+    if chief:
+        presets.check_writable_preset_dir(output_dir, overwrite, probe=True)
+    else:
+        verbose = 0
     steps = steps or recipe.steps
     per_epoch, epochs = epochs_for(steps, steps_per_epoch)
     identity = {"preset": spec.name, "steps": steps,
                 "batch_size": recipe.batch_size, "seed": recipe.seed,
                 "learning_rate": recipe.learning_rate,
                 "warm_start": recipe.warm_start}
-    with BackupLock(backup_dir) as lock:
-        if lock.note and verbose:
-            print(lock.note)
-        checkpoint = TrainingCheckpoint(backup_dir, identity, per_epoch)
+    scratch = distribute.worker_scratch_dir(strategy)
+    # Only the chief locks the backup folder: the workers of one cluster
+    # must not refuse each other (they may share a filesystem).
+    lock = BackupLock(backup_dir) if chief else contextlib.nullcontext()
+    try:
+        with lock:
+            if chief and lock.note and verbose:
+                print(lock.note)
+            if chief:
+                checkpoint = TrainingCheckpoint(backup_dir, identity,
+                                                per_epoch)
+            else:
+                checkpoint = _WorkerCheckpoint(backup_dir, scratch, identity,
+                                               per_epoch)
+            metadata = _train_locked(
+                spec, output_dir, backup_dir, steps, command, presets_root,
+                verbose, per_epoch, epochs, callbacks, overwrite, strategy,
+                distributed, chief, checkpoint)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if chief:
+        try:
+            pathlib.Path(backup_dir).rmdir()  # only if nothing else is in it
+        except OSError:
+            pass
+    return metadata
+
+
+def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
+                  verbose, per_epoch, epochs, callbacks, overwrite, strategy,
+                  distributed, chief, checkpoint):
+    recipe = spec.recipe
+    with strategy.scope():
         model = build_for_training(spec, presets_root)
         # Cosine decay: large steps early, and late updates too small to
         # undo the result (a constant rate let a DeepPrior run jump out of
@@ -202,48 +319,63 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
         model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss=recipe.task.loss(), metrics=recipe.task.metrics())
         done = checkpoint.restore(model)
-        if done and verbose:
-            print(f"Resuming {spec.name} from its backup in {backup_dir}: "
-                  f"{done} of {steps} steps done.")
-        # The stream is a deterministic function of the seed and the element
-        # index: skipping the batches already used resumes it exactly.
-        dataset = recipe.task.training_dataset(recipe.batch_size,
-                                               recipe.seed).skip(done)
-        model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
-                  initial_epoch=done // per_epoch, shuffle=False,
-                  verbose=verbose,
-                  callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
-                             *callbacks])
-        wall = checkpoint.wall_time_s
-        if model.stop_training or not all(
-                np.isfinite(keras.ops.convert_to_numpy(w)).all()
-                for w in model.weights):
-            raise TrainingDivergedError(
-                f"Training {spec.name} met NaN/Inf and stopped; the preset "
-                f"was not written. The last good epoch is backed up in "
-                f"{backup_dir}.")
-        metadata = preset_metadata(
-            spec, recipe.task.evaluate(model), wall,
-            command or f"spen-keras train --preset {spec.name}",
-            seed=recipe.seed, steps=per_epoch * epochs,
-            resumed_at_steps=checkpoint.resumed_at,
-            batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
-            learning_rate_schedule="cosine decay to 5% over the run",
-            warm_start=recipe.warm_start,
-            training_data=recipe.task.training_data)
-        try:
-            presets.save_to_preset(model, output_dir, metadata,
-                                   overwrite=overwrite,
-                                   input_shape=recipe.task.input_shape)
-        except (OSError, presets.PresetError) as error:
-            raise presets.PresetError(
-                f"Training finished but the preset could not be written to "
-                f"{output_dir} ({error}). The trained state is kept in "
-                f"{backup_dir}: run the same command again with a writable "
-                "--output-dir to write it without training again.") from None
-        checkpoint.finish()
+    _check_workers_agree(strategy, done, backup_dir)
+    if done and verbose:
+        print(f"Resuming {spec.name} from its backup in {backup_dir}: "
+              f"{done} of {steps} steps done.")
+
+    # The stream is a deterministic function of the seed and the element
+    # index: skipping the batches already used resumes it exactly.
+    def global_batches(**shard):
+        return recipe.task.training_dataset(recipe.batch_size, recipe.seed,
+                                            **shard).skip(done)
+
+    if distributed:
+        dataset = distribute.distribute_global_batches(
+            strategy, global_batches, recipe.batch_size,
+            shardable=recipe.task.shards_input)
+    else:
+        dataset = global_batches()
+    model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
+              initial_epoch=done // per_epoch, shuffle=False,
+              verbose=verbose,
+              callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
+                         *callbacks])
+    wall = checkpoint.wall_time_s
+    if model.stop_training or not all(
+            np.isfinite(keras.ops.convert_to_numpy(w)).all()
+            for w in model.weights):
+        raise TrainingDivergedError(
+            f"Training {spec.name} met NaN/Inf and stopped; the preset "
+            f"was not written. The last good epoch is backed up in "
+            f"{backup_dir}.")
+    if not chief:
+        return None
+    extra = {}
+    if distributed:
+        model = _plain_copy(model, recipe.task.input_shape)
+        extra["distribution"] = {
+            "strategy": distribute.strategy_name(strategy),
+            "replicas": strategy.num_replicas_in_sync,
+            "workers": distribute.num_workers(strategy)}
+    metadata = preset_metadata(
+        spec, recipe.task.evaluate(model), wall,
+        command or f"spen-keras train --preset {spec.name}",
+        seed=recipe.seed, steps=per_epoch * epochs,
+        resumed_at_steps=checkpoint.resumed_at,
+        batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
+        learning_rate_schedule="cosine decay to 5% over the run",
+        warm_start=recipe.warm_start,
+        training_data=recipe.task.training_data, **extra)
     try:
-        pathlib.Path(backup_dir).rmdir()  # only if nothing else is in it
-    except OSError:
-        pass
+        presets.save_to_preset(model, output_dir, metadata,
+                               overwrite=overwrite,
+                               input_shape=recipe.task.input_shape)
+    except (OSError, presets.PresetError) as error:
+        raise presets.PresetError(
+            f"Training finished but the preset could not be written to "
+            f"{output_dir} ({error}). The trained state is kept in "
+            f"{backup_dir}: run the same command again with a writable "
+            "--output-dir to write it without training again.") from None
+    checkpoint.finish()
     return metadata

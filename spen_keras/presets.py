@@ -105,6 +105,8 @@ class PresetKind:
     name = None
     #: Whether `train` takes `data_dir` (a user's data folder to train on).
     accepts_data_dir = False
+    #: Whether `train` takes `strategy` (a `tf.distribute` strategy).
+    accepts_strategy = False
 
     def load(self, directory, config):
         raise NotImplementedError
@@ -403,6 +405,7 @@ class PresetKindFunctions(PresetKind):
     load_fn: Callable = None
     train_fn: Optional[Callable] = None
     accepts_data_dir: bool = False
+    accepts_strategy: bool = False
 
     def load(self, directory, config):
         return self.load_fn(directory, config)
@@ -422,7 +425,9 @@ def train_preset(name_or_spec, output_dir, backup_dir, **options):
             an existing one only with overwrite=True).
         backup_dir: the kind's resumable-state folder (if it has any).
         **options: steps, command, verbose, overwrite, presets_root,
-            data_dir (kinds with `accepts_data_dir` only), ...
+            data_dir (kinds with `accepts_data_dir` only), strategy
+            (kinds with `accepts_strategy` only; None or "default" is
+            accepted by every kind and dropped), ...
 
     Returns:
         The metadata written beside the preset.
@@ -433,4 +438,10 @@ def train_preset(name_or_spec, output_dir, backup_dir, **options):
     if options.get("data_dir") is not None and not kind.accepts_data_dir:
         raise PresetError(f"Preset {spec.name} trains on its built-in data; "
                           "--data-dir is not supported for it.")
+    if options.get("strategy", None) in (None, "default"):
+        options.pop("strategy", None)
+    elif not kind.accepts_strategy:
+        raise PresetError(f"Preset {spec.name} (kind {spec.kind!r}) does not "
+                          "train with tf.distribute; --strategy is only "
+                          "supported for Keras presets (use the default).")
     return kind.train(spec, output_dir, backup_dir, **options)

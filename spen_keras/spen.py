@@ -21,6 +21,12 @@ def _batch_size(x):
     return tf.shape(tf.nest.flatten(x)[0])[0]
 
 
+def _replicas():
+    """Replicas summing their gradients under the current tf.distribute
+    strategy (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _deserialize(obj):
     if isinstance(obj, dict):
         return keras.saving.deserialize_keras_object(obj)
@@ -322,6 +328,8 @@ class SPEN(keras.Model):
     # --- training --------------------------------------------------------
 
     def _compiled_loss(self, y, y_pred, sample_weight):
+        # Keras' compiled loss divides by the replicas in sync under a
+        # tf.distribute strategy (each replica's share of the global mean).
         if getattr(self, "_compile_loss", None) is None:
             raise ValueError(
                 "SPEN needs a loss: call `compile(optimizer, loss=...)` first."
@@ -363,7 +371,9 @@ class SPEN(keras.Model):
         )
         if sample_weight is not None:
             hinge *= tf.cast(tf.reshape(sample_weight, [-1]), hinge.dtype)
-        return tf.reduce_mean(hinge)
+        # Scaled like Keras' compiled losses: each replica's mean / replicas,
+        # so that the gradients summed over replicas are the global batch's.
+        return tf.reduce_mean(hinge) / tf.cast(_replicas(), hinge.dtype)
 
     def _total_loss(self, x, y, sample_weight, y_hat=None):
         if self.training_mode == "ssvm":
@@ -374,7 +384,9 @@ class SPEN(keras.Model):
             loss = self._unrolled_loss(y, result.iterates, sample_weight)
             y_pred = result.y
         if self.losses:
-            loss += tf.add_n([tf.cast(l, loss.dtype) for l in self.losses])
+            # Once per step, not once per replica (Keras scales them alike).
+            loss += tf.add_n([tf.cast(l, loss.dtype) for l in self.losses]
+                             ) / tf.cast(_replicas(), loss.dtype)
         return loss, y_pred
 
     def train_step(self, data):
@@ -393,7 +405,11 @@ class SPEN(keras.Model):
             if g is not None
         ]
         self.optimizer.apply_gradients(pairs)
-        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        # Under a strategy the loss is this replica's share (scaled by
+        # 1 / replicas, see `_compiled_loss`): report the global batch's.
+        self._loss_tracker.update_state(
+            loss * tf.cast(_replicas(), loss.dtype),
+            sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
@@ -405,7 +421,9 @@ class SPEN(keras.Model):
             result = self._forward(x, training=False)
             loss = self._unrolled_loss(y, result.iterates, sample_weight)
             y_pred = result.y
-        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        self._loss_tracker.update_state(
+            loss * tf.cast(_replicas(), loss.dtype),
+            sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     # --- export and config -----------------------------------------------

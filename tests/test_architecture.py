@@ -16,7 +16,8 @@ PACKAGE = ROOT / "spen_keras"
 
 CORE = ["backend_check", "energies", "step_rules", "unrolled_minimizer",
         "spen", "presets", "keras_preset_kind", "preset_training", "tables",
-        "family", "tiled_inference", "resumable_training", "decoding"]
+        "family", "tiled_inference", "resumable_training", "decoding",
+        "distribute"]
 FAMILIES = ["denoising", "srl"]
 FORBIDDEN_FOR_CORE = ("spen_keras.zoo", "spen_keras.cli",
                       "spen_keras.datasets",

@@ -260,6 +260,21 @@ def test_training_stream_is_deterministic_per_seed(train_frames):
     assert not np.array_equal(first[0][0], other[0][0])
 
 
+def test_a_shard_holds_its_rows_of_every_global_batch(train_frames):
+    """What each worker of a distributed run builds: only its rows, the very
+    crops of the unsharded stream."""
+    whole = take(make_training_dataset(train_frames, batch_size=6, seed=2), 3)
+    for first_row, rows in [(0, 3), (3, 3), (2, 2), (5, 1)]:
+        shard = take(make_training_dataset(train_frames, batch_size=6, seed=2,
+                                           shard=(first_row, rows)), 3)
+        for (x, y), (xs, ys) in zip(whole, shard):
+            assert xs.shape[0] == rows
+            np.testing.assert_array_equal(xs, x[first_row:first_row + rows])
+            np.testing.assert_array_equal(ys, y[first_row:first_row + rows])
+    with pytest.raises(ValueError, match="not a .first_row, rows. range"):
+        make_training_dataset(train_frames, batch_size=6, shard=(4, 3))
+
+
 def test_invalid_crop_size_raises(train_frames):
     with pytest.raises(ValueError, match="crop_size"):
         make_training_dataset(train_frames, crop_size=(481, 128))

@@ -117,6 +117,7 @@ def make_training_dataset(
     flips=True,
     crops_per_frame=16,
     noise_realizations=4,
+    shard=None,
 ):
     """Builds an endless, deterministic stream of random noisy/clean crops.
 
@@ -138,6 +139,10 @@ def make_training_dataset(
         flips: whether to flip crops at random.
         crops_per_frame: visits per frame in each pass over the frames.
         noise_realizations: noisy versions precomputed per frame.
+        shard: optional `(first_row, rows)`: build only these rows of every
+            batch of `batch_size` (batches of `rows` crops, the very crops
+            the unsharded stream has there), so that each worker of a
+            distributed run makes only its own examples.
 
     Returns:
         A `tf.data.Dataset` repeating forever, of `(x, y)` float32 batches of
@@ -154,6 +159,12 @@ def make_training_dataset(
     if crops_per_frame < 1 or noise_realizations < 1 or batch_size < 1:
         raise ValueError(
             "crops_per_frame, noise_realizations and batch_size must be >= 1."
+        )
+    first_row, rows = (0, batch_size) if shard is None else map(int, shard)
+    if not (0 <= first_row and rows >= 1 and first_row + rows <= batch_size):
+        raise ValueError(
+            f"shard {shard} is not a (first_row, rows) range inside a batch "
+            f"of {batch_size}."
         )
     x_pool = np.stack(
         [
@@ -211,8 +222,13 @@ def make_training_dataset(
         return pair[..., :1], pair[..., 1:]
 
     dataset = tf.data.Dataset.counter(dtype=tf.int64)
+    if (first_row, rows) != (0, batch_size):
+        # Local element c is row first_row + c % rows of global batch
+        # c // rows: element index (c // rows) * batch_size + that row.
+        dataset = dataset.map(
+            lambda c: (c // rows) * batch_size + first_row + c % rows)
     dataset = dataset.map(
         crop_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.batch(rows, drop_remainder=True)
     return dataset.prefetch(tf.data.AUTOTUNE)

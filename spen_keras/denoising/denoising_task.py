@@ -111,9 +111,12 @@ class DenoisingTask(TrainingTask):
     input_shape = INPUT_SHAPE
     training_data = TRAINING_DATA
 
-    def training_dataset(self, batch_size, seed):
+    shards_input = True
+
+    def training_dataset(self, batch_size, seed, shard=None):
         return make_training_dataset(load_frames("train"), crop_size=CROP_SIZE,
-                                     batch_size=batch_size, seed=seed)
+                                     batch_size=batch_size, seed=seed,
+                                     shard=shard)
 
     def loss(self):
         return MaskedMeanSquaredError()
