@@ -129,7 +129,18 @@ def worker(args):
 
     keras.utils.set_random_seed(SEED)
     warmup = 2
-    xs, ys, frame, source = load_data(warmup + args.steps)
+    if args.batches:
+        # Pre-made batches (the peer benchmark's, so that both sides train
+        # on the same arrays and neither pays for a data pipeline in its
+        # peak RSS).
+        saved = np.load(args.batches)
+        xs, ys = saved["xs"], saved["ys"]
+        source = str(saved["source"]) + " (pre-made batches)"
+        if len(xs) < warmup + args.steps:
+            raise SystemExit(f"{args.batches} holds {len(xs)} batches; "
+                             f"{warmup + args.steps} are needed.")
+    else:
+        xs, ys, _, source = load_data(warmup + args.steps)
 
     # Pre-materialised batches: no input pipeline cost in the steps. tf.data
     # autotuning is off: its thread sleeps 10, 20, 40, ... ms between passes
@@ -387,6 +398,7 @@ def main():
     parser.add_argument("--hvp", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", action="store_true",
                         help=argparse.SUPPRESS)
+    parser.add_argument("--batches", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--inference", action="store_true",
                         help=argparse.SUPPRESS)  # accepted, ignored: see
     # benchmarks/inference.py for inference through the shipped presets.
