@@ -346,7 +346,7 @@ def annotate(record, ceiling=None):
                                  or "s_per_batch" in record):
         batch = record.get("batch", 1)
         seconds = record.get("s_per_batch", record.get("s_per_frame"))
-        flops = dp_flops("inference", record.get("steps_taken", T), batch,
+        flops = dp_flops("inference", record.get("steps_taken") or T, batch,
                          record["height"], record["width"])["total"]
         line = roofline_line(flops, seconds, ceiling)
         line["kind"] = "inference"
