@@ -182,7 +182,10 @@ class UnrolledMinimizer(keras.layers.Layer):
 
     def _step_size(self, t):
         if self.learn_step_sizes:
-            return tf.nn.softplus(self.raw_step_sizes[t])
+            # Under a mixed policy the rates are float32 variables and the
+            # gradient is in the compute dtype (float16/bfloat16).
+            return tf.cast(tf.nn.softplus(self.raw_step_sizes[t]),
+                           self.compute_dtype)
         return tf.constant(self.step_size, self.compute_dtype)
 
     # --- dE/dy -----------------------------------------------------------

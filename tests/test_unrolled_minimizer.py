@@ -143,3 +143,26 @@ def test_config_round_trip_reproduces_outputs():
     clone.set_weights(minimizer.get_weights())
     assert clone.get_config() == minimizer.get_config()
     np.testing.assert_allclose(clone(x, x).numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_learned_steps_train(policy):
+    """Under a mixed policy the learned rates are float32 variables and the
+    iterates half precision: a step must not mix the two (it raised
+    `cannot compute Mul ... half tensor`)."""
+    from spen_keras.denoising.denoising_presets import deep_prior, denoiser
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model = denoiser(deep_prior(), num_steps=2, momentum=0.25)
+        x = np.random.RandomState(1).uniform(0.3, 0.7, (2, 16, 16, 1))
+        x = x.astype("float32")
+        y = model(x)
+        assert y.dtype.name == policy.split("_")[1]
+        model.compile(optimizer="adam", loss="mse")
+        loss = model.fit(x, x, epochs=1, verbose=0).history["loss"][0]
+        assert np.isfinite(loss)
+        assert model.minimizer.raw_step_sizes.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
