@@ -39,11 +39,12 @@ dtype policy; should be ~1e-6), and for early stop the mean steps taken and
 the PSNR difference against no early stop. It fits time = a + b * pixels to
 the size points (R^2, time per megapixel).
 
-`--dtype-policy mixed_float16` (for GPUs) runs the energy layers (the
-DeepPrior convolutions and the data term) in float16 with float32 variables,
-and the minimizer's iterates, step sizes and momentum in float32: the
-package's `UnrolledMinimizer` fails with a fully float16 compute policy
-(a float32 step size times a float16 gradient, in `MomentumDirection`).
+`--dtype-policy mixed_float16` (for GPUs; `mixed_bfloat16` for CPUs with
+bfloat16 units) runs the energy layers (the DeepPrior convolutions and the
+data term) in half precision with float32 variables, and keeps the
+minimizer's iterates, step sizes and momentum in float32, so that rounding
+does not accumulate over the unrolled steps. (A fully half-precision model
+also runs since the step sizes are cast to the compute dtype.)
 Float16 convolutions are very slow on CPUs; use a small `--sizes` there.
 
     python benchmarks/inference.py                # dp_3 + dp_20 grid, sizes
