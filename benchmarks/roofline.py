@@ -280,6 +280,67 @@ def measure_ceiling(min_seconds=2.0, shapes=CEILING_SHAPES, kernel=7,
     return result
 
 
+def _conv_op_fns(x_shape, k, c_in, c_out, rng):
+    """tf.functions running one Conv2D, Conv2DBackpropInput and
+    Conv2DBackpropFilter of a 'valid' k x k, c_in -> c_out conv on inputs of
+    x_shape (N, H, W)."""
+    import tensorflow as tf
+
+    n, h, w = x_shape
+    x = tf.constant(rng.normal(size=(n, h, w, c_in)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(k, k, c_in, c_out)) * 0.05,
+                         tf.float32)
+    g = tf.constant(rng.normal(size=(n, h - k + 1, w - k + 1, c_out)),
+                    tf.float32)
+    return {
+        "Conv2D": tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "VALID")),
+        "Conv2DBackpropInput": tf.function(
+            lambda: tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x), filter=kernel, out_backprop=g,
+                strides=[1] * 4, padding="VALID")),
+        "Conv2DBackpropFilter": tf.function(
+            lambda: tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(kernel), out_backprop=g,
+                strides=[1] * 4, padding="VALID")),
+    }
+
+
+def per_layer_prediction(mode, num_steps, batch, height, width,
+                         min_seconds=0.5):
+    """Each DeepPrior conv op timed alone at the step's own shapes, and the
+    step time they predict: sum over layers and op types of passes x FLOPs /
+    that op's standalone rate. A measured step close to the prediction
+    spends its time in the conv kernels at these shapes (not in the
+    library's graph); the gap between the prediction and the ceiling is what
+    the kernels themselves lose on these shapes (1 input channel, a 1x1
+    output conv, the backprop kernels)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    passes = PASSES[mode]
+    layers, total_s, shape_h, shape_w = [], 0.0, height, width
+    for k, c_in, c_out, h_out, w_out in conv_layers(height, width):
+        flop = conv_flop(k, c_in, c_out, h_out, w_out, batch)
+        fns = _conv_op_fns((batch, shape_h, shape_w), k, c_in, c_out, rng)
+        row = {"layer": f"{k}x{k}, {c_in}->{c_out}", "gflop": flop / 1e9}
+        for op, fn in fns.items():
+            if not passes[op]:
+                continue
+            rate = _rate(lambda fn=fn: fn().numpy(), flop, min_seconds)
+            seconds = passes[op] * num_steps * flop / (
+                rate["gflops_best"] * 1e9)
+            row[op] = {"gflops": rate["gflops_best"],
+                       "s_per_step": seconds}
+            total_s += seconds
+        layers.append(row)
+        shape_h, shape_w = h_out, w_out
+    return {"mode": mode, "T": num_steps, "batch": batch,
+            "size": [height, width], "layers": layers,
+            "predicted_s_per_step": total_s,
+            "flops": dp_flops(mode, num_steps, batch, height,
+                              width)["total"]}
+
+
 _CEILING = None
 
 
@@ -413,9 +474,12 @@ def main():
         return
     ceiling = ceiling_in_child(args.min_seconds)
     checks = check_counts()
+    predictions = [per_layer_prediction("exact", 3, 8, 96, 128),
+                   per_layer_prediction("inference", 3, 1, 480, 640)]
     doc = {"benchmark": "roofline",
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "ceiling": ceiling, "checks": checks,
+           "per_layer_predictions": predictions,
            "dp_flops": {f"T={T}, {mode}": dp_flops(mode, T, *shape)
                         for T in (3, 20)
                         for mode, shape in (("exact", (8, 96, 128)),
@@ -442,6 +506,23 @@ def main():
             f"| {row['step']} | {row['analytic']['total'] / 1e9:.3f} "
             f"| {row['graph']['total'] / 1e9:.3f} "
             f"| {reg / 1e9 if isinstance(reg, int) else reg} |")
+    for p in predictions:
+        lines += ["", f"Each conv op of a DP-3 {p['mode']} step (batch "
+                  f"{p['batch']}, {p['size'][0]}x{p['size'][1]}) timed alone "
+                  "at the step's shapes: GFLOP/s (best of repeated calls) and "
+                  "the seconds per step it accounts for.", "",
+                  "| layer | GFLOP per call | Conv2D | BackpropInput | "
+                  "BackpropFilter |", "|---|---|---|---|---|"]
+        for row in p["layers"]:
+            cells = [f"{row[op]['gflops']:.0f} GFLOP/s, "
+                     f"{row[op]['s_per_step']:.3f} s" if op in row else "-"
+                     for op in CONV_OPS]
+            lines.append(f"| {row['layer']} | {row['gflop']:.2f} | "
+                         + " | ".join(cells) + " |")
+        lines += ["", f"Predicted step time from these rates: "
+                  f"{p['predicted_s_per_step']:.3f} s "
+                  f"({p['flops'] / p['predicted_s_per_step'] / 1e9:.0f} "
+                  f"GFLOP/s, {100 * p['flops'] / p['predicted_s_per_step'] / 1e9 / ceiling['ceiling_gflops']:.0f}% of the ceiling)."]
     with open(RESULTS_MD, "a") as f:
         f.write("\n" + "\n".join(lines) + "\n")
 
