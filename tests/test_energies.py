@@ -153,14 +153,20 @@ def test_input_convex_weights_stay_non_negative_after_training():
     assert all(float(tf.reduce_min(k)) >= 0.0 for k in constrained)
 
 
-@pytest.mark.parametrize("padding", ["valid", "reflect"])
-def test_deep_prior_equals_eq15_written_out(padding):
-    """The folded-temperature implementation is Eq. 15 literally: conv,
-    SoftPlus_t, conv, SoftPlus_t, 1x1 conv, summed; and so are its first and
-    second derivatives."""
+@pytest.mark.parametrize("padding, reduction, channels", [
+    ("valid", "sum", 1), ("reflect", "sum", 1), ("zero", "mean", 1),
+    ("valid", "mean", 2)])
+def test_deep_prior_equals_eq15_written_out(padding, reduction, channels):
+    """The implementation (temperature folded into the kernels, a custom
+    input gradient for a single-channel y, the 1x1 conv and the pooling
+    merged) is Eq. 15 literally: conv, SoftPlus_t, conv, SoftPlus_t, 1x1
+    conv, summed or averaged; and so are its first and second derivatives."""
     keras.utils.set_random_seed(3)
-    prior = DeepPriorEnergy((4, 3), (3, 5), temperature=7.0, padding=padding)
-    prior(IMAGE)
+    prior = DeepPriorEnergy((4, 3), (3, 5), temperature=7.0, padding=padding,
+                            reduction=reduction, channels=channels)
+    image = tf.concat([IMAGE] * channels, axis=-1) * tf.range(
+        1.0, channels + 1.0)
+    prior(image)
     for bias in prior.biases:  # non-zero biases, so their scaling counts
         bias.assign(tf.random.normal(bias.shape, seed=4))
 
@@ -170,18 +176,24 @@ def test_deep_prior_equals_eq15_written_out(padding):
             hidden = prior.convolve(hidden, kernel) + bias
             hidden = tf.nn.softplus(7.0 * hidden) / 7.0
         scores = tf.nn.conv2d(hidden, prior.output_kernel, 1, "VALID")
-        return tf.reduce_sum(scores, axis=[1, 2, 3])
+        pool = tf.reduce_sum if reduction == "sum" else tf.reduce_mean
+        return pool(scores, axis=[1, 2, 3])
+
+    v = tf.constant(np.random.RandomState(5).normal(size=image.shape),
+                    tf.float32)
 
     def value_grad_hvp(fn):
-        v = tf.ones_like(IMAGE)
-        with tf.GradientTape() as outer:
-            outer.watch(IMAGE)
+        with tf.GradientTape(persistent=True) as outer:
+            outer.watch(image)
             with tf.GradientTape() as inner:
-                inner.watch(IMAGE)
-                energy = fn(IMAGE)
-            grad = inner.gradient(energy, IMAGE)
+                inner.watch(image)
+                energy = fn(image)
+            grad = inner.gradient(energy, image)
             directional = tf.reduce_sum(grad * v)
-        return energy, grad, outer.gradient(directional, IMAGE)
+        # Second derivatives in y (the HVP) and in the weights (what
+        # training through the unrolled steps differentiates).
+        return (energy, grad, outer.gradient(directional, image),
+                *outer.gradient(directional, prior.trainable_weights))
 
     for ours, expected in zip(value_grad_hvp(prior), value_grad_hvp(literal)):
         np.testing.assert_allclose(ours, expected, rtol=2e-5, atol=2e-5)

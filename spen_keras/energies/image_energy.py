@@ -125,6 +125,14 @@ class ImageEnergy(Energy):
                 f"{tuple(shape)}."
             )
 
+    def pad(self, y, kernel):
+        """y padded as `convolve` pads it, so that a 'valid' convolution of
+        the result with `kernel` equals `convolve(y, kernel)`."""
+        size_h, size_w = kernel.shape[0], kernel.shape[1]
+        if self.padding == "valid":
+            return y
+        return pad_same(y, size_h, size_w, self.padding)
+
     def convolve(self, y, kernel):
         """Stride-1 convolution of `y` with `kernel` under `self.padding`."""
         size_h, size_w = kernel.shape[0], kernel.shape[1]
