@@ -53,6 +53,8 @@ RESULTS_JSON = os.path.join(HERE, "results", "roofline.json")
 RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 MARKER = "ROOFLINE_RESULT "
 CONV_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
+DEPTHWISE_OPS = ("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                 "DepthwiseConv2dNativeBackpropFilter")
 
 # Conv passes per energy convolution and unrolled step, by mode (see above).
 PASSES = {
@@ -173,6 +175,23 @@ def graph_flops(concrete):
             c_out = kernel.as_list()[-1]
             by_op[op.type] += 2 * n_out * taps // c_out
             counts[op.type] += 1
+        elif op.type in DEPTHWISE_OPS:
+            # The energy's single-channel input gradient (DeepPriorEnergy):
+            # kh x kw taps per element of the depthwise conv's output
+            # (multiplier 1); counted with the conv input gradients.
+            if op.type == "DepthwiseConv2dNative":
+                out, kernel = op.outputs[0].shape, op.inputs[1].shape
+            elif op.type == "DepthwiseConv2dNativeBackpropInput":
+                out, kernel = op.inputs[2].shape, op.inputs[1].shape
+            else:
+                out, kernel = op.inputs[2].shape, op.outputs[0].shape
+            n_out = _static(out)
+            if n_out is None or None in kernel.as_list()[:2]:
+                unknown += 1
+                continue
+            taps = kernel.as_list()[0] * kernel.as_list()[1]
+            by_op["Conv2DBackpropInput"] += 2 * n_out * taps
+            counts["Depthwise"] = counts.get("Depthwise", 0) + 1
         elif op.type == "MatMul":
             a, b = op.inputs[0].shape.as_list(), op.inputs[1].shape.as_list()
             if None in a or None in b:
@@ -323,6 +342,19 @@ def per_layer_prediction(mode, num_steps, batch, height, width,
         flop = conv_flop(k, c_in, c_out, h_out, w_out, batch)
         fns = _conv_op_fns((batch, shape_h, shape_w), k, c_in, c_out, rng)
         row = {"layer": f"{k}x{k}, {c_in}->{c_out}", "gflop": flop / 1e9}
+        if c_in == 1:
+            # What DeepPriorEnergy runs for this input gradient (see
+            # `single_channel_conv`): a depthwise conv summed over channels.
+            from spen_keras.energies.deep_prior_energy import (
+                _transposed_single_channel_conv as transposed)
+            import tensorflow as tf
+            g = tf.constant(rng.normal(size=(batch, h_out, w_out, c_out)),
+                            tf.float32)
+            kernel = tf.constant(rng.normal(size=(k, k, 1, c_out)) * 0.05,
+                                 tf.float32)
+            fns["Conv2DBackpropInput"] = tf.function(
+                lambda g=g, kernel=kernel: transposed(g, kernel))
+            row["input_gradient"] = "depthwise conv, summed (as computed)"
         for op, fn in fns.items():
             if not passes[op]:
                 continue
@@ -510,7 +542,10 @@ def main():
         lines += ["", f"Each conv op of a DP-3 {p['mode']} step (batch "
                   f"{p['batch']}, {p['size'][0]}x{p['size'][1]}) timed alone "
                   "at the step's shapes: GFLOP/s (best of repeated calls) and "
-                  "the seconds per step it accounts for.", "",
+                  "the seconds per step it accounts for. The single-"
+                  "channel layer's input gradient is timed as the energy "
+                  "computes it (a depthwise conv summed over channels, "
+                  "`single_channel_conv`).", "",
                   "| layer | GFLOP per call | Conv2D | BackpropInput | "
                   "BackpropFilter |", "|---|---|---|---|---|"]
         for row in p["layers"]:

@@ -179,18 +179,10 @@ class DeepPriorEnergy(ImageEnergy):
             else:
                 pre = self.convolve(hidden, kernel)
             hidden = tf.nn.softplus(pre + bias * t)
-        # The 1x1 output conv and the pooling over pixels in one: the sum
-        # over pixels of <w, u(pixel)> is <w, sum over pixels of u>. Its
-        # gradient in u is w at every pixel (no 32 -> 1 conv, whose kernels
-        # ran at 5 GFLOP/s), and its second derivative in u is zero.
-        pooled = tf.reduce_sum(hidden, axis=[1, 2])
+        scores = tf.nn.conv2d(hidden, self.output_kernel / t, 1, "VALID")
         if self.reduction == "mean":
-            pixels = tf.cast(tf.shape(hidden)[1] * tf.shape(hidden)[2],
-                             hidden.dtype)
-            pooled = pooled / pixels
-        weights = tf.reshape(self.output_kernel, [-1, 1]) / t
-        return tf.reshape(tf.matmul(pooled, tf.cast(weights, pooled.dtype)),
-                          [-1])
+            return tf.reduce_mean(scores, axis=[1, 2, 3])
+        return sum_over_non_batch_axes(scores)
 
     def get_config(self):
         config = super().get_config()
