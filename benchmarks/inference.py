@@ -618,7 +618,7 @@ def main():
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help="early-stop tolerance (RMS change of y)")
     parser.add_argument("--dtype-policy", nargs="+", default=["float32"],
-                        choices=["float32", "mixed_float16"])
+                        choices=["float32", "mixed_float16", "mixed_bfloat16"])
     parser.add_argument("--mixed-modes", nargs="+", default=list(MODES),
                         choices=MODES,
                         help="modes run with a dtype policy other than "
