@@ -44,7 +44,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS_JSON = os.path.join(HERE, "results", "distributed_training.json")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 MARKER = "DISTRIBUTED_TRAINING_RESULT "
 BATCH, CROP, SEED, WARMUP = 8, (96, 128), 0, 2
 CONFIGS = ("one_process", "multiworker_2", "mirrored_2cpu")
@@ -334,15 +333,9 @@ def parent(args):
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as f:
-            json.dump(doc, f, indent=2)
-        new = not os.path.exists(RESULTS_MD)
-        with open(RESULTS_MD, "a") as f:
-            if new:
-                f.write("# Benchmark results\n\nAppended by the scripts in "
-                        "this folder; newest last.\n")
-            f.write("\n" + markdown(doc))
+        sys.path.insert(0, HERE)
+        from unrolled_training import record_results
+        record_results(doc, RESULTS_JSON, markdown(doc))
 
 
 def main():

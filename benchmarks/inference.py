@@ -66,9 +66,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from unrolled_training import current_rss_mb, peak_rss_mb  # noqa: E402
+from unrolled_training import record_results  # noqa: E402
 
 RESULTS_JSON = os.path.join(HERE, "results", "inference.json")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 MARKER = "INFERENCE_RESULT "
 FRAME = (480, 640)
 DEFAULT_SIZES = ("120x160", "240x320", "480x640", "720x960", "960x1280")
@@ -581,15 +581,7 @@ def parent(args):
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as f:
-            json.dump(doc, f, indent=2)
-        new = not os.path.exists(RESULTS_MD)
-        with open(RESULTS_MD, "a") as f:
-            if new:
-                f.write("# Benchmark results\n\nAppended by the scripts in "
-                        "this folder; newest last.\n")
-            f.write("\n" + markdown(doc))
+        record_results(doc, RESULTS_JSON, markdown(doc))
     return 1 if doc["failed"] else 0
 
 

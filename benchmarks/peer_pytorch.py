@@ -74,7 +74,6 @@ sys.path.insert(0, HERE)
 import unrolled_training as ours  # noqa: E402  (stdlib-only at import)
 
 RESULTS_JSON = os.path.join(HERE, "results", "peer_pytorch.json")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 MARKER = "PEER_PYTORCH_RESULT "
 CHECK_MARKER = "PEER_PYTORCH_CHECK "
 TORCH_PIN = "torch==2.13.0"
@@ -688,15 +687,7 @@ def parent(args):
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as f:
-            json.dump(doc, f, indent=2)
-        new = not os.path.exists(RESULTS_MD)
-        with open(RESULTS_MD, "a") as f:
-            if new:
-                f.write("# Benchmark results\n\nAppended by the scripts in "
-                        "this folder; newest last.\n")
-            f.write("\n" + markdown(doc))
+        ours.record_results(doc, RESULTS_JSON, markdown(doc))
 
 
 def main(argv=None):

@@ -48,7 +48,6 @@ import unrolled_training  # noqa: E402
 
 RESULTS_JSON = os.path.join(HERE, "results", "scaling.json")
 RESULTS_PNG = os.path.join(HERE, "results", "scaling.png")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 MODES = {  # name: (hvp, checkpoint)
     "plain": ("exact", False),
     "checkpointed": ("exact", True),
@@ -334,20 +333,12 @@ def parent(args):
             print(value, file=sys.stderr)
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as f:
-            json.dump(doc, f, indent=2)
+        unrolled_training.record_results(doc, RESULTS_JSON, markdown(doc))
         try:
             plot(doc, RESULTS_PNG)
         except ImportError as error:
             print(f"no plot ({error}); pip install matplotlib",
                   file=sys.stderr)
-        new = not os.path.exists(RESULTS_MD)
-        with open(RESULTS_MD, "a") as f:
-            if new:
-                f.write("# Benchmark results\n\nAppended by the scripts in "
-                        "this folder; newest last.\n")
-            f.write("\n" + markdown(doc))
     elif args.png:
         plot(doc, args.png)
     return 1 if failed else 0

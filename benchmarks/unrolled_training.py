@@ -333,6 +333,20 @@ def markdown(doc):
     return "\n".join(lines) + "\n"
 
 
+def record_results(doc, json_path, markdown_text):
+    """Writes the run's JSON document to json_path and appends its Markdown
+    section to RESULTS.md (every benchmark in this folder records this way)."""
+    os.makedirs(os.path.dirname(json_path), exist_ok=True)
+    with open(json_path, "w") as f:
+        json.dump(doc, f, indent=2)
+    new = not os.path.exists(RESULTS_MD)
+    with open(RESULTS_MD, "a") as f:
+        if new:
+            f.write("# Benchmark results\n\nAppended by the scripts in "
+                    "this folder; newest last.\n")
+        f.write("\n" + markdown_text)
+
+
 def parent(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for machine()
     steps_list = [3] if args.quick else [3, 20]
@@ -371,15 +385,7 @@ def parent(args):
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as f:
-            json.dump(doc, f, indent=2)
-        new = not os.path.exists(RESULTS_MD)
-        with open(RESULTS_MD, "a") as f:
-            if new:
-                f.write("# Benchmark results\n\nAppended by the scripts in "
-                        "this folder; newest last.\n")
-            f.write("\n" + markdown(doc))
+        record_results(doc, RESULTS_JSON, markdown(doc))
 
 
 def main():
