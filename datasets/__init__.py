@@ -3,14 +3,18 @@
 Importing this package imports every builder module, which registers its
 builder with TFDS, so that after `import spen_keras.datasets` (or
 `import spen_keras`) `tfds.builder("seven_scenes")`,
-`tfds.load("seven_scenes/official", ...)` and `tfds.builder("conll2005")`
-find them. A new builder in `datasets/<name>/` is imported here too (`tests/test_datasets_registration.py`
-checks that every `*_dataset_builder.py` is).
+`tfds.load("seven_scenes/official", ...)`, `tfds.builder("conll2005")` and
+`tfds.builder("mulan/delicious")` find them. A new builder in
+`datasets/<name>/` is imported here too
+(`tests/test_datasets_registration.py` checks that every
+`*_dataset_builder.py` is).
 """
 
 # Absolute imports: the builder must be defined (and registered) once, under
 # its installed name, even if this folder is imported as a top-level package.
 from spen_keras.datasets.conll2005 import conll2005_dataset_builder
+from spen_keras.datasets.mulan import mulan_dataset_builder
 from spen_keras.datasets.seven_scenes import seven_scenes_dataset_builder
 
-BUILDER_MODULES = (seven_scenes_dataset_builder, conll2005_dataset_builder)
+BUILDER_MODULES = (seven_scenes_dataset_builder, conll2005_dataset_builder,
+                   mulan_dataset_builder)

@@ -47,3 +47,21 @@ def test_importing_spen_keras_datasets_registers_conll2005(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], timeout=120,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_importing_spen_keras_datasets_registers_mulan(tmp_path):
+    code = (
+        "import spen_keras.datasets, tensorflow_datasets as tfds\n"
+        f"builder = tfds.builder('mulan', data_dir={str(tmp_path)!r})\n"
+        "assert type(builder).__module__ == ("
+        "'spen_keras.datasets.mulan.mulan_dataset_builder')\n"
+        "assert builder.builder_config.name == 'bibtex'\n"
+        "assert builder.info.features['features'].shape == (1836,)\n"
+        "delicious = tfds.builder('mulan/delicious', "
+        f"data_dir={str(tmp_path)!r})\n"
+        "assert delicious.info.features['labels'].shape == (983,)\n"
+        "assert 'mulan' in tfds.list_builders(with_community_datasets="
+        "False)\n")
+    result = subprocess.run([sys.executable, "-c", code], timeout=120,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -50,3 +50,20 @@ def test_conll2005_public_layers_ship_with_the_package():
             / "train.21.props.gz").is_file()
     assert (package / "dummy_data" / "devel" / "words"
             / "devel.24.words.gz").is_file()
+
+
+def test_mulan_arff_files_ship_with_the_package():
+    package = importlib.resources.files("spen_keras.datasets.mulan")
+    for name in ("bibtex", "delicious"):
+        for suffix in ("-train.arff", "-test.arff", ".xml"):
+            assert (package / name / f"{name}{suffix}").is_file()
+        assert (package / name / "README.md").is_file()
+        assert (package / "dummy_data" / name / f"{name}-train.arff").is_file()
+    for extra in ("README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"):
+        assert (package / extra).is_file()
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    patterns = config["options.package_data"]["spen_keras.datasets.mulan"]
+    assert {"bibtex/*", "delicious/*", "dummy_data/**/*"} <= {
+        pattern.strip() for pattern in patterns.split(",")}
+    assert "liac-arff" in config["options"]["install_requires"]
