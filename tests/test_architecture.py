@@ -18,7 +18,7 @@ CORE = ["backend_check", "energies", "step_rules", "unrolled_minimizer",
         "spen", "presets", "keras_preset_kind", "preset_training", "tables",
         "family", "tiled_inference", "resumable_training", "decoding",
         "distribute"]
-FAMILIES = ["denoising", "srl"]
+FAMILIES = ["denoising", "srl", "mlc"]
 FORBIDDEN_FOR_CORE = ("spen_keras.zoo", "spen_keras.cli",
                       "spen_keras.datasets",
                       *(f"spen_keras.{family}" for family in FAMILIES))

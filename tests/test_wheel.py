@@ -141,7 +141,7 @@ def test_wheel_installs_and_runs_outside_the_source_tree(wheel,
     # lie inside it, e.g. ROOT/.venv, but holds no spen_keras).
     assert not [p for p in result["path"] if p.startswith(str(ROOT))
                 and p != dependencies]
-    assert result["families"] == ["denoising", "srl"]
+    assert result["families"] == ["denoising", "mlc", "srl"]
     assert "dp_3" in result["presets"] and "filter_forest" in result["presets"]
     assert result["finite"] and result["forest"]
     assert result["test_frames"] == 6

@@ -1,0 +1,76 @@
+"""The multi-label data: Mulan Bibtex and Delicious as arrays and streams.
+
+The ARFF files ship with the package (`spen_keras.datasets.mulan`, also a
+TFDS builder); here they are read straight into numpy (well under a second
+each) so training and evaluation need no TFDS preparation step.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from spen_keras.datasets.mulan import mulan_arff
+
+DATASETS = tuple(mulan_arff.DATASETS)
+
+
+def check_dataset(name):
+    """`name` if it is a known dataset, else a ValueError listing them."""
+    if name not in mulan_arff.DATASETS:
+        raise ValueError(f"Unknown multi-label dataset {name!r}; expected "
+                         f"one of {DATASETS}.")
+    return name
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiLabelData:
+    """One dataset's splits as (features float32, labels float32) pairs.
+
+    fit: train without the validation slice (what models train on);
+    validation: every 10th train row (epoch and threshold selection);
+    test: the standard test split.
+    """
+
+    name: str
+    fit: tuple
+    validation: tuple
+    test: tuple
+    label_names: tuple
+    feature_names: tuple
+
+    @property
+    def num_features(self):
+        return self.fit[0].shape[1]
+
+    @property
+    def num_labels(self):
+        return self.fit[1].shape[1]
+
+
+def _pair(split):
+    pair = (np.array(split.features, np.float32),
+            np.array(split.labels, np.float32))
+    for array in pair:  # shared by every caller of the cached `load`
+        array.flags.writeable = False
+    return pair
+
+
+@functools.lru_cache(maxsize=4)
+def load(name, root=None):
+    """The `MultiLabelData` of a shipped dataset (or of a folder `root`
+    laid out like `spen_keras.datasets.mulan`'s)."""
+    check_dataset(name)
+    fit = mulan_arff.read_split(name, "train_without_validation", root)
+    validation = mulan_arff.read_split(name, "validation", root)
+    test = mulan_arff.read_split(name, "test", root)
+    return MultiLabelData(name, _pair(fit), _pair(validation), _pair(test),
+                          tuple(fit.label_names), tuple(fit.feature_names))
+
+
+def training_dataset(x, y, batch_size, seed):
+    """An endless, seeded, shuffled stream of (x, y) batches."""
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .repeat().batch(batch_size).prefetch(2))
