@@ -338,7 +338,7 @@ def test_evaluate_scores_at_the_stored_threshold(table_results, loaded,
         assert set(result.extras["scores"]) == METRICS
         assert result.extras["seeds"] == classifier.metadata["seed_summary"]
     spen = results["mlc_bibtex_spen_e2e"]
-    assert len(spen.curve) == 10 and spen.curve[-1] == spen.value
+    assert len(spen.curve) == 11 and spen.curve[-1] == spen.value
     assert results["mlc_bibtex_mlp"].curve is None
     assert data.arrays["curves"] == {"mlc_bibtex_spen_e2e": spen.curve}
 

@@ -65,15 +65,21 @@ class MultiLabelClassifier:
         """Boolean (n, L): the soft labels at or above the threshold."""
         return self.probabilities(x, batch_size) >= self.threshold
 
-    def iterates(self, x, batch_size=512):
-        """A SPEN's soft labels after every unrolled step, (T, n, L); the
-        baselines' single output as (1, n, L)."""
+    def iterates(self, x, batch_size=512, include_init=False):
+        """A SPEN's soft labels after every unrolled step, (T, n, L), with
+        its starting point Init(F(x)) first if `include_init` (T + 1, n, L);
+        the baselines' single output as (1, n, L)."""
         x = self._check(x)
         if not isinstance(self.model, MultiLabelSpen):
             return self.probabilities(x, batch_size)[None]
-        parts = [np.asarray(self.model.predict_iterates(
-                     x[i:i + batch_size]))
-                 for i in range(0, len(x), batch_size)]
+        parts = []
+        for i in range(0, len(x), batch_size):
+            rows = x[i:i + batch_size]
+            steps = np.asarray(self.model.predict_iterates(rows))
+            if include_init:
+                _, y0 = self.model.features_and_init(rows, training=False)
+                steps = np.concatenate([np.asarray(y0)[None], steps])
+            parts.append(steps)
         return np.concatenate(parts, axis=1)
 
     def label_sets(self, x):
