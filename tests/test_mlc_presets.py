@@ -574,3 +574,36 @@ def test_a_backup_of_another_recipe_is_not_reused(tmp_path, monkeypatch):
                                                          log))[1])
     mlc_presets.train_mlc(quick, tmp_path / "out", backup, verbose=0)
     assert calls == [0]
+
+
+def test_a_spen_trains_its_global_energy_first_with_the_local_part_clamped(
+        monkeypatch):
+    spec = presets.get_spec("mlc_bibtex_spen_e2e")
+    recipe = dataclasses.replace(spec.recipe, steps=2, pretrain_epochs=1,
+                                 epochs=3, clamp_epochs=1)
+    phases = []
+    original = mlc_presets._fit
+
+    def recording_fit(model, data, epochs, batch_size, recipe, seed, log,
+                      predict):
+        if isinstance(model, MultiLabelSpen):
+            local = model.energy.energies[0]
+            phases.append({
+                "local_trainable": [model.feature_network.trainable,
+                                    model.init_network.trainable,
+                                    local.trainable],
+                "global_trainable": model.energy.energies[1].trainable,
+                "rate": float(model.optimizer.learning_rate),
+                "weights": len(model.trainable_weights)})
+        return original(model, data, epochs, batch_size, recipe, seed, log,
+                        predict)
+
+    monkeypatch.setattr(mlc_presets, "_fit", recording_fit)
+    mlc_presets.train_one_seed(recipe, 0, log=lambda message: None)
+    assert [p["local_trainable"] for p in phases] == [[False] * 3,
+                                                      [True] * 3]
+    assert all(p["global_trainable"] for p in phases)
+    assert [p["rate"] for p in phases] == pytest.approx(
+        [recipe.clamp_learning_rate, recipe.learning_rate])
+    # Clamped: the global energy's 3 variables and the T step sizes only.
+    assert phases[0]["weights"] == 4 < phases[1]["weights"]

@@ -35,16 +35,21 @@ def test_readme_snippet_runs_in_a_fresh_process(index, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-SRL_DOC = README.parent / "docs" / "srl.md"
-SRL_SNIPPETS = re.findall(r"```python\n(.*?)```", SRL_DOC.read_text(), re.S)
+DOC_SNIPPETS = [(doc, snippet) for doc in ("srl.md", "mlc.md")
+                for snippet in re.findall(
+                    r"```python\n(.*?)```",
+                    (README.parent / "docs" / doc).read_text(), re.S)]
 
 
-@pytest.mark.parametrize("index", range(len(SRL_SNIPPETS)))
-def test_srl_doc_snippet_runs_in_a_fresh_process(index, tmp_path):
-    """docs/srl.md's Python snippets too (the TFDS one reads the shipped
-    public layers; the labeller one labels the whole dev set)."""
+@pytest.mark.parametrize("doc, snippet", DOC_SNIPPETS,
+                         ids=[f"{d}-{i}" for i, (d, _) in
+                              enumerate(DOC_SNIPPETS)])
+def test_doc_snippet_runs_in_a_fresh_process(doc, snippet, tmp_path):
+    """docs/srl.md's and docs/mlc.md's Python snippets too (the TFDS ones
+    read the shipped files; the SRL labeller one labels the whole dev
+    set)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-c", SRL_SNIPPETS[index]],
+    done = subprocess.run([sys.executable, "-c", snippet],
                           cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -63,7 +63,8 @@ class MlcRecipe:
         pretrain_epochs: epochs of the MLP (and of a SPEN's pretraining of
             F and its local term through Init, Sec. 5).
         epochs: epochs of BR, or of a SPEN after its pretraining.
-        learning_rate: Adam's rate (BR, SPEN; the MLP uses 1e-3).
+        learning_rate: Adam's rate (BR; a SPEN's joint phase; the MLP
+            uses 1e-3).
         batch_size: examples per step.
         num_steps: T, unrolled steps of a SPEN.
         global_units: the global energy's hidden widths (C1's rows).
@@ -71,7 +72,9 @@ class MlcRecipe:
         step_size: a SPEN's initial step size.
         inference: a SPEN's step rule (`mlc_models.INFERENCE`).
         margin: the SSVM margin (`mlc_models.MARGINS`).
-        clamp_epochs: SPEN epochs with F and the local term clamped.
+        clamp_epochs: a SPEN's first epochs with F, Init and the local
+            term clamped (the global energy and step sizes train).
+        clamp_learning_rate: Adam's rate in those epochs.
         seeds: the seeds trained; the first one's model ships.
         steps: cap on optimizer steps per training phase (quick runs and
             tests; None trains the full recipe).
@@ -85,7 +88,7 @@ class MlcRecipe:
     dropout: float = 0.5
     pretrain_epochs: int = 40
     epochs: int = 10
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-4
     batch_size: int = 32
     num_steps: int = 10
     global_units: tuple = (64,)
@@ -93,7 +96,8 @@ class MlcRecipe:
     step_size: float = 1.0
     inference: str = "logits"
     margin: str = "hamming"
-    clamp_epochs: int = 3
+    clamp_epochs: int = 5
+    clamp_learning_rate: float = 3e-3
     seeds: tuple = (0, 1, 2)
     steps: Optional[int] = None
 
@@ -292,23 +296,30 @@ def _train_spen(mlp, recipe, data, seed, log, predictor, facts):
         recipe.input_convex, recipe.entropy_weight, recipe.step_size,
         recipe.inference,
         recipe.training_mode, recipe.margin)
-    features = spen.feature_network
-    phases = [(min(recipe.clamp_epochs, recipe.epochs), False,
-               recipe.learning_rate),
-              (recipe.epochs - min(recipe.clamp_epochs, recipe.epochs), True,
-               recipe.learning_rate / 3)]
+    # Sec. 5: the pretrained local part (F, Init and the local term) is
+    # clamped for the first epochs while the global energy (and the step
+    # sizes) learn at a higher rate; then everything trains jointly. Without
+    # the clamped phase the global term stayed negligible: zeroing it in a
+    # jointly trained Bibtex SPEN changed test example-F1 by 0.01.
+    clamped = (spen.feature_network, spen.init_network,
+               spen.energy.energies[0])
+    clamp_epochs = min(recipe.clamp_epochs, recipe.epochs)
+    phases = [(clamp_epochs, False, recipe.clamp_learning_rate),
+              (recipe.epochs - clamp_epochs, True, recipe.learning_rate)]
     history = []
     for epochs, free, rate in phases:
         if epochs == 0:
             continue
-        features.trainable = free
+        for layer in clamped:
+            layer.trainable = free
         spen.compile(keras.optimizers.Adam(rate), "binary_crossentropy")
-        log(f" SPEN ({recipe.training_mode}), {epochs} epochs with F "
-            f"{'free' if free else 'clamped'}")
+        log(f" SPEN ({recipe.training_mode}), {epochs} epochs with the "
+            f"local part {'free' if free else 'clamped'}")
         best = _fit(spen, data, epochs, recipe.batch_size, recipe, seed,
                     log, predictor(spen))
         history += best.history
-    features.trainable = True
+    for layer in clamped:
+        layer.trainable = True
     facts["spen_history"] = history
     facts["learned_step_sizes"] = [
         round(float(s), 4) for s in spen.minimizer.step_sizes().numpy()]
@@ -469,17 +480,19 @@ PAPER_2016 = {
 COLUMN = "test"
 TITLES = {"bibtex": "Bibtex", "delicious": "Delicious"}
 
-#: Per-dataset training budgets (epochs), chosen on the validation slice.
+#: Per-dataset training budgets (epochs; the SPEN's include its clamped
+#: ones), chosen on the validation slice.
 BUDGETS = {"bibtex": {"br_epochs": 40, "pretrain_epochs": 20,
-                      "spen_epochs": 20},
+                      "spen_epochs": 20, "clamp_epochs": 5},
            "delicious": {"br_epochs": 30, "pretrain_epochs": 15,
-                         "spen_epochs": 10}}
+                         "spen_epochs": 10, "clamp_epochs": 3}}
 
 
 def _recipes(dataset):
     budget = BUDGETS[dataset]
     spen = MlcRecipe(dataset, "spen", pretrain_epochs=budget[
-        "pretrain_epochs"], epochs=budget["spen_epochs"], clamp_epochs=0)
+        "pretrain_epochs"], epochs=budget["spen_epochs"],
+        clamp_epochs=budget["clamp_epochs"])
     return {
         "br": MlcRecipe(dataset, "br", epochs=budget["br_epochs"],
                         learning_rate=1e-2),
