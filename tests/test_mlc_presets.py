@@ -363,13 +363,33 @@ def test_claims_return_a_statement_and_a_verdict(table_results):
     assert holds is (gap > 0.0) and f"gap {gap:+.2f}" in text
     ssvm = mlc_table._e2e_beats_ssvm("bibtex")
     assert ssvm({**measured, "mlc_bibtex_spen_ssvm": 0.0}, {}, data)[1]
+    ablated = data.arrays["without_global"]["mlc_bibtex_spen_e2e"]
+    text, holds = mlc_table._global_energy_matters("bibtex")(
+        measured, {}, data)
+    drop = measured["mlc_bibtex_spen_e2e"] - ablated
+    assert f"{ablated:.2f}" in text and holds is (drop > 0.0)
+
+
+def test_switching_the_global_energy_off_is_measured_and_undone(loaded,
+                                                                bibtex):
+    classifier = loaded["spen_e2e"]
+    x, y = bibtex.test[0][:60], bibtex.test[1][:60]
+    before = classifier.probabilities(x)
+    output = classifier.model.energy.energies[1].kernels[-1]
+    kept = output.numpy().copy()
+    output.assign(np.zeros_like(kept))
+    expected = mlc_metrics.example_f1(
+        y, classifier.probabilities(x) >= classifier.threshold)
+    output.assign(kept)
+    assert mlc_table.f1_without_global_energy(classifier, x, y) == expected
+    np.testing.assert_array_equal(classifier.probabilities(x), before)
 
 
 def test_claims_need_their_rows():
     empty = mlc_table.EvaluationData(
         arrays={"test": {}, "curves": {}, "classifiers": {}}, label="none",
         size=0)
-    assert len(mlc_table.CLAIMS) == 7
+    assert len(mlc_table.CLAIMS) == 9
     for claim in mlc_table.CLAIMS:
         assert claim.check({}, {}, empty) is None, claim.check.__name__
     assert mlc_table._e2e_beats_ssvm("bibtex")(
