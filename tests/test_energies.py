@@ -26,6 +26,9 @@ FEATURES = tf.constant(RNG.normal(size=(2, 4, 5)), tf.float32)
 # (factory, y, features): every public energy, built on its natural input.
 ENERGIES = {
     "quadratic": (lambda: QuadraticDataEnergy(0.3), IMAGE, IMAGE * 0.5),
+    "quadratic_profile": (
+        lambda: QuadraticDataEnergy(0.3, noise_profile=(0.2, 1.5, 0.1)),
+        IMAGE, IMAGE * 0.5),
     "foe": (lambda: FieldOfExpertsEnergy(4, 3, padding="reflect"), IMAGE, None),
     "deep_prior": (lambda: DeepPriorEnergy((4, 3), (3, 3)), IMAGE, None),
     "deep_prior_convex": (
@@ -87,6 +90,37 @@ def test_quadratic_data_energy_closed_form():
     value = energy(tf.ones((2, 4, 4, 1)), tf.zeros((2, 4, 4, 1)))
     np.testing.assert_allclose(value.numpy(), [16.0, 16.0])
     np.testing.assert_allclose(float(energy.variance), 0.5, rtol=1e-6)
+
+
+def test_quadratic_data_energy_with_a_noise_profile_closed_form():
+    # r(x) = (a + b (x - c)^2) / a; E = sum (y - x)^2 / (2 sigma^2 r(x)^2).
+    a, b, c = 0.5, 2.0, 0.25
+    energy = QuadraticDataEnergy(initial_variance=0.5,
+                                 noise_profile=(a, b, c))
+    x = tf.constant([[0.25, 0.75, 1.25]])
+    y = tf.constant([[1.25, 1.75, 0.25]])
+    relative = (a + b * (x.numpy() - c) ** 2) / a  # 1, 2, 5
+    expected = np.sum((y.numpy() - x.numpy()) ** 2 / (2 * 0.5 * relative ** 2))
+    np.testing.assert_allclose(energy(y, x).numpy(), [expected], rtol=1e-6)
+    np.testing.assert_allclose(energy.pixel_variance(x).numpy(),
+                               0.5 * relative ** 2, rtol=1e-6)
+    with tf.GradientTape() as tape:
+        tape.watch(y)
+        value = energy(y, x)
+    np.testing.assert_allclose(
+        tape.gradient(value, y).numpy(),
+        (y.numpy() - x.numpy()) / (0.5 * relative ** 2), rtol=1e-6)
+    # A flat profile (b = 0) is the paper's constant variance.
+    flat = QuadraticDataEnergy(initial_variance=0.5, noise_profile=(a, 0, c))
+    np.testing.assert_allclose(
+        flat(y, x).numpy(), QuadraticDataEnergy(0.5)(y, x).numpy())
+
+
+@pytest.mark.parametrize("profile", [(0, 1, 0), (1, -1, 0), (1, 1),
+                                     "abc", (1, float("nan"), 0)])
+def test_quadratic_data_energy_rejects_a_bad_noise_profile(profile):
+    with pytest.raises(ValueError, match="noise_profile"):
+        QuadraticDataEnergy(noise_profile=profile)
 
 
 def test_soft_abs_closed_form():

@@ -134,3 +134,20 @@ def test_noisy_psnr_on_shipped_test_frames_is_near_29_db():
         psnrs.append(20 * np.log10(1.0 / rmse))
     assert 28.0 <= np.mean(psnrs) <= 30.0
     assert np.mean(psnrs) == pytest.approx(29.03, abs=0.1)
+
+
+def test_noise_profile_reproduces_sigma_and_drives_the_data_term():
+    from spen_keras.energies import QuadraticDataEnergy
+
+    model = KinectNoiseModel()
+    a, b, c = model.noise_profile()
+    depth = np.linspace(0.05, 1.0, 20)
+    np.testing.assert_allclose(a + b * (depth - c) ** 2, model.sigma(depth),
+                               rtol=1e-12)
+    # With sigma^2 = sigma(c)^2 the data term's per-pixel variance is the
+    # noise model's variance at the observed depth.
+    energy = QuadraticDataEnergy(initial_variance=a ** 2,
+                                 noise_profile=(a, b, c))
+    x = tf.constant(depth[None, :, None], tf.float32)
+    np.testing.assert_allclose(energy.pixel_variance(x).numpy()[0, :, 0],
+                               model.sigma(depth) ** 2, rtol=1e-4)

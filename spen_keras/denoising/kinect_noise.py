@@ -104,6 +104,16 @@ class KinectNoiseModel:
         )
         return self.scale * sigma_m / METRES_PER_UNIT
 
+    def noise_profile(self):
+        """(a, b, c) with sigma(y) = a + b (y - c)^2 in normalised units:
+        the `noise_profile` of a `QuadraticDataEnergy` whose variance
+        follows this model's depth dependence (its learned sigma^2 then
+        plays the part of `scale`)."""
+        a = self.scale * self.sigma_offset_m / METRES_PER_UNIT
+        b = self.scale * self.sigma_quadratic_m * METRES_PER_UNIT
+        c = self.sigma_center_m / METRES_PER_UNIT
+        return (a, b, c)
+
     def apply_numpy(self, clean, mask, seed):
         """Adds noise and missing pixels with numpy.
 

@@ -17,9 +17,18 @@ class QuadraticDataEnergy(Energy):
     observation x (Table 1's energy, Sec. 6.1). sigma^2 is stored as its log,
     so it stays positive under any optimiser step.
 
+    Heteroscedastic option (beyond the paper): with `noise_profile=(a, b,
+    c)` every entry has its own variance sigma^2 r(x_i)^2, where
+    r(x) = (a + b (x - c)^2) / a is the relative noise standard deviation of
+    a sensor whose noise grows quadratically away from c (a depth camera's,
+    e.g.), taken at the observation and equal to 1 at x = c; the learned
+    sigma^2 then scales the whole profile. `noise_profile=None` is the
+    paper's single constant.
+
     Args:
         initial_variance: starting sigma^2 (> 0).
         trainable_variance: whether sigma^2 is learned.
+        noise_profile: None, or (a, b, c) with a > 0, b >= 0.
         **kwargs: `Energy` arguments (`features_key`, `dtype`, ...).
 
     Call arguments:
@@ -39,12 +48,27 @@ class QuadraticDataEnergy(Energy):
 
     requires_features = True
 
-    def __init__(self, initial_variance=1.0, trainable_variance=True, **kwargs):
+    def __init__(self, initial_variance=1.0, trainable_variance=True,
+                 noise_profile=None, **kwargs):
         super().__init__(**kwargs)
         self.initial_variance = check_positive(
             "initial_variance", initial_variance
         )
         self.trainable_variance = bool(trainable_variance)
+        if noise_profile is not None:
+            try:
+                a, b, c = (float(v) for v in noise_profile)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "`noise_profile` must be None or three numbers (a, b, c);"
+                    f" got {noise_profile!r}.") from None
+            if not (a > 0 and b >= 0 and math.isfinite(b)
+                    and math.isfinite(c)):
+                raise ValueError(
+                    "`noise_profile` (a, b, c) needs a > 0 and finite b >= 0"
+                    f", c; got {noise_profile!r}.")
+            noise_profile = (a, b, c)
+        self.noise_profile = noise_profile
 
     def build(self, y_shape, features_shape=None):
         self.log_variance = self.add_weight(
@@ -77,8 +101,25 @@ class QuadraticDataEnergy(Energy):
                     f"shape of y; got y {tuple(y.shape)} and x "
                     f"{tuple(features.shape)}."
                 )
-        residual = sum_over_non_batch_axes(tf.square(y - features))
+        squared = tf.square(y - features)
+        if self.noise_profile is not None:
+            a, b, c = self.noise_profile
+            relative = 1.0 + (b / a) * tf.square(features - c)
+            squared = squared / tf.square(relative)
+        residual = sum_over_non_batch_axes(squared)
         return residual / (2.0 * self.variance)
+
+    def pixel_variance(self, features):
+        """sigma^2 of every entry of the observation (broadcast to its
+        shape): the constant, or the profile's."""
+        features = tf.convert_to_tensor(features, self.compute_dtype)
+        if not self.built:
+            self(features, features)  # creates sigma^2
+        variance = self.variance * tf.ones_like(features)
+        if self.noise_profile is None:
+            return variance
+        a, b, c = self.noise_profile
+        return variance * tf.square(1.0 + (b / a) * tf.square(features - c))
 
     def get_config(self):
         config = super().get_config()
@@ -86,6 +127,8 @@ class QuadraticDataEnergy(Energy):
             {
                 "initial_variance": self.initial_variance,
                 "trainable_variance": self.trainable_variance,
+                "noise_profile": (None if self.noise_profile is None
+                                  else list(self.noise_profile)),
             }
         )
         return config
