@@ -2,7 +2,7 @@
 # Every CPU benchmark in sequence, as recorded in RESULTS.md: run it on an
 # otherwise idle machine (nothing else on the cores), since the peer
 # comparison and the roofline fractions are ratios of times measured here.
-# About 45 minutes on 2 cores. Each script appends its own section to
+# About 55 minutes on 2 cores. Each script appends its own section to
 # RESULTS.md and writes its JSON under results/.
 #
 #   bash benchmarks/run_all.sh            # with the project's .venv
@@ -19,4 +19,5 @@ run benchmarks/peer_pytorch.py > /dev/null      # needs: pip install torch==2.13
 run benchmarks/inference.py --dtype-policy float32 mixed_bfloat16 --mixed-modes tf_function > /dev/null
 run benchmarks/scaling.py > /dev/null
 run benchmarks/distributed_training.py > /dev/null
+run benchmarks/noise_levels.py > /dev/null       # presets at 0.5x / 1x / 2x noise
 echo "== $(date -u +%H:%M:%S) done" >&2
