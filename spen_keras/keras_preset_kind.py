@@ -74,6 +74,42 @@ def probe(model, shape, origin):
                           f"constant probe input of shape {concrete}.")
 
 
+def check_finite_weights(model):
+    """Raises PresetError naming the model's non-finite weights, if any."""
+    bad = [w.path for w in model.weights
+           if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+    if bad:
+        raise PresetError(f"Refusing to save non-finite weights: {bad}")
+
+
+def save_weights_file(model, config, path):
+    """Writes `model`'s weights to `path` from an uncompiled copy rebuilt
+    from `config`: a compiled model's weights file also holds the
+    optimizer's moments, which a preset does not need."""
+    copy = rebuild(config)
+    copy.set_weights(model.get_weights())
+    copy.save_weights(str(path))
+
+
+def load_weights_file(model, weights, origin):
+    """Loads a preset's weights file into `model`, or raises PresetError
+    naming the file (missing, empty, or not this architecture's)."""
+    if not weights.is_file():
+        raise PresetError(f"Preset weights missing: {weights}")
+    if weights.stat().st_size == 0:
+        raise PresetError(f"Preset weights {weights} are an empty file.")
+    try:
+        with warnings.catch_warnings():
+            # Keras only warns when a saved layer has fewer variables than
+            # the model's: for a preset that is an architecture mismatch.
+            warnings.filterwarnings("error", message=".*[Ss]kipping.*")
+            model.load_weights(str(weights))
+    except Exception as error:  # h5py/Keras raise OSError, ValueError...
+        raise PresetError(
+            f"Preset weights {weights} cannot be loaded into the model of "
+            f"{origin} ({type(error).__name__}: {error}).") from error
+
+
 class KerasPresetKind(presets.PresetKind):
     """Loads, verifies and saves Keras model presets."""
 
@@ -84,30 +120,13 @@ class KerasPresetKind(presets.PresetKind):
         directory = pathlib.Path(directory)
         origin = directory / CONFIG_FILE
         model = rebuild(config, origin)
-        weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
-            raise PresetError(f"Preset weights missing: {weights}")
-        if weights.stat().st_size == 0:
-            raise PresetError(f"Preset weights {weights} are an empty file.")
-        try:
-            with warnings.catch_warnings():
-                # Keras only warns when a saved layer has fewer variables than
-                # the model's: for a preset that is an architecture mismatch.
-                warnings.filterwarnings("error", message=".*[Ss]kipping.*")
-                model.load_weights(str(weights))
-        except Exception as error:  # h5py/Keras raise OSError, ValueError...
-            raise PresetError(
-                f"Preset weights {weights} cannot be loaded into the model of "
-                f"{origin} ({type(error).__name__}: {error}).") from error
+        load_weights_file(model, directory / WEIGHTS_FILE, origin)
         probe(model, config["build_config"]["input_shape"], directory)
         return model
 
     def save(self, model, directory, metadata, overwrite=False,
              input_shape=None):
-        bad = [w.path for w in model.weights
-               if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
-        if bad:
-            raise PresetError(f"Refusing to save non-finite weights: {bad}")
+        check_finite_weights(model)
         config = architecture(keras.saving.serialize_keras_object(model))
         config["build_config"] = {"input_shape": build_shape_of(
             model, input_shape)}
@@ -115,11 +134,7 @@ class KerasPresetKind(presets.PresetKind):
 
         def write_files(folder):
             presets.write_json(folder / CONFIG_FILE, config)
-            # Saved from an uncompiled copy: a compiled model's weights file
-            # also holds the optimizer's moments, which a preset does not need.
-            copy = rebuild(config)
-            copy.set_weights(model.get_weights())
-            copy.save_weights(str(folder / WEIGHTS_FILE))
+            save_weights_file(model, config, folder / WEIGHTS_FILE)
             presets.write_json(folder / presets.METADATA_FILE, metadata)
 
         return presets.write_preset_dir(

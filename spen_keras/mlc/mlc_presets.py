@@ -32,7 +32,10 @@ import numpy as np
 
 from spen_keras import presets
 from spen_keras.keras_preset_kind import architecture
+from spen_keras.keras_preset_kind import check_finite_weights
+from spen_keras.keras_preset_kind import load_weights_file
 from spen_keras.keras_preset_kind import rebuild
+from spen_keras.keras_preset_kind import save_weights_file
 from spen_keras.mlc import mlc_data
 from spen_keras.mlc import mlc_metrics
 from spen_keras.mlc import mlc_models
@@ -135,15 +138,7 @@ def load_mlc(directory, config):
         raise PresetError(f"Preset {origin} is not a valid multi-label "
                           f"preset ({type(error).__name__}: {error}).") from None
     model = rebuild(model_config, origin)
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file() or weights.stat().st_size == 0:
-        raise PresetError(f"Preset weights missing or empty: {weights}")
-    try:
-        model.load_weights(str(weights))
-    except Exception as error:  # h5py/Keras raise OSError, ValueError...
-        raise PresetError(
-            f"Preset weights {weights} cannot be loaded into the model of "
-            f"{origin} ({type(error).__name__}: {error}).") from None
+    load_weights_file(model, directory / WEIGHTS_FILE, origin)
     classifier = MultiLabelClassifier(model, threshold, dataset, label_names,
                                       kind)
     metadata_path = directory / presets.METADATA_FILE
@@ -160,10 +155,7 @@ def load_mlc(directory, config):
 def save_mlc_preset(classifier, directory, metadata, overwrite=False):
     """Writes an mlc preset folder (verified by reloading it)."""
     model = classifier.model
-    bad = [w.path for w in model.weights
-           if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
-    if bad:
-        raise PresetError(f"Refusing to save non-finite weights: {bad}")
+    check_finite_weights(model)
     model_config = architecture(keras.saving.serialize_keras_object(model))
     model_config["build_config"] = {"input_shape":
                                     [None, classifier.num_features]}
@@ -175,10 +167,7 @@ def save_mlc_preset(classifier, directory, metadata, overwrite=False):
 
     def write_files(folder):
         presets.write_json(folder / CONFIG_FILE, config)
-        # From an uncompiled copy: no optimizer moments in a preset.
-        copy = rebuild(model_config)
-        copy.set_weights(model.get_weights())
-        copy.save_weights(str(folder / WEIGHTS_FILE))
+        save_weights_file(model, model_config, folder / WEIGHTS_FILE)
         presets.write_json(folder / presets.METADATA_FILE, metadata)
 
     return presets.write_preset_dir(

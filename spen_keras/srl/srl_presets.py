@@ -40,6 +40,7 @@ import tensorflow as tf
 
 from spen_keras import presets
 from spen_keras.keras_preset_kind import architecture
+from spen_keras.keras_preset_kind import check_finite_weights
 from spen_keras.presets import CONFIG_FILE, WEIGHTS_FILE, PresetError
 from spen_keras.srl import srl_data
 from spen_keras.srl import srl_decode
@@ -187,10 +188,7 @@ def save_srl_preset(labeler, directory, metadata, overwrite=False,
         config = {"format": FORMAT, "base": base, "decoder": labeler.decoder}
     else:
         model = labeler.model
-        bad = [w.path for w in model.weights
-               if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
-        if bad:
-            raise PresetError(f"Refusing to save non-finite weights: {bad}")
+        check_finite_weights(model)
         config = {"format": FORMAT,
                   "model": labeler.kind, "decoder": labeler.decoder,
                   "roles": list(labeler.role_set.roles),
