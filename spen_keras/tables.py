@@ -90,6 +90,11 @@ class TableDescription:
             `RowResult.columns`. Empty: one column.
         reference_rows: rows of the paper printed as published values only
             (systems we do not reproduce): (label, {column: value}, source).
+        training_facts: optional `training_facts(spec, metadata)` -> an
+            ordered {column: text} of how the row's preset was trained
+            (e.g. examples seen, steps, whether its convergence criterion
+            was met), read from the preset's metadata (None if it has
+            none) and printed as extra columns.
     """
 
     name: str
@@ -106,6 +111,7 @@ class TableDescription:
     retrain_minutes: Optional[int] = None
     columns: tuple = ()
     reference_rows: tuple = ()
+    training_facts: Optional[Callable] = None
 
 
 def register_table(table):

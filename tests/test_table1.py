@@ -56,7 +56,9 @@ def test_reproduce_writes_table_json_and_figures(tmp_path, crop_data):
     lines = table.splitlines()
     assert lines[0].startswith("Table 1, depth denoising PSNR (dB) on crop "
                                "frames (n = 1); noisy input ")
-    assert lines[2] == "| row | paper PSNR | our PSNR | seconds |"
+    assert lines[2] == ("| row | paper PSNR | our PSNR | seconds | examples "
+                        "seen | steps | lr | converged |")
+    assert "| BM3D | 35.46 |" in table and "| no training |" in table
     for name in TABLE1.rows:
         row = SPECS[name].row
         assert any(line.startswith(f"| {row} |") for line in lines), row
@@ -78,6 +80,14 @@ def test_reproduce_writes_table_json_and_figures(tmp_path, crop_data):
     assert (tmp_path / "figure1.png").exists() and set(FIGURE_ROWS) <= set(
         TABLE1.rows)
     assert (tmp_path / "psnr_by_iteration.png").exists()
+    # Rows trained by the equal-effort protocol report it, with curves.
+    trained = [name for name in TABLE1.rows
+               if "protocol" in presets.read_metadata(name)]
+    for name in trained:
+        facts = record["rows"][name]["training"]
+        assert facts["examples seen"] == "2,000", name
+        assert facts["converged"].split()[0] in ("yes", "NO"), name
+    assert (tmp_path / "training_curves.png").exists() == bool(trained)
 
 
 def test_retrain_trains_warm_start_sources_first(tmp_path, monkeypatch):

@@ -37,18 +37,24 @@ def format_table(table, specs, data, results, claims):
     metric = table.metric
     if table.columns:
         return _format_columns(table, specs, header, results, claims)
+    facts = {name: result.extras.get("training_facts") or {}
+             for name, result in results.items()}
+    extra = list(dict.fromkeys(k for f in facts.values() for k in f))
     lines = [header, "",
-             f"| row | paper {metric} | our {metric} | seconds |",
-             "|---|---|---|---|"]
+             f"| row | paper {metric} | our {metric} | seconds |"
+             + "".join(f" {k} |" for k in extra),
+             "|---|---|---|---|" + "---|" * len(extra)]
     for name in table.rows:
         spec = specs[name]
         paper = _number(spec.paper_value)
         if name in results:
             result = results[name]
+            cells = "".join(f" {facts[name].get(k, '-')} |" for k in extra)
             lines.append(f"| {spec.row} | {paper} | {result.value:.2f} | "
-                         f"{result.seconds:.1f} |")
+                         f"{result.seconds:.1f} |" + cells)
         else:
-            lines.append(f"| {spec.row} | {paper} | not measured | - |")
+            lines.append(f"| {spec.row} | {paper} | not measured | - |"
+                         + " - |" * len(extra))
     return "\n".join(lines + _claim_lines(claims))
 
 
@@ -124,6 +130,14 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
             log(f"[{row}] skipped: {error}")
             continue
         results[row] = table.evaluate(model, specs[row], data)
+        if table.training_facts is not None:
+            try:
+                metadata = presets.read_metadata(source)
+            except presets.PresetError:
+                metadata = None
+            results[row].extras["metadata"] = metadata
+            results[row].extras["training_facts"] = table.training_facts(
+                specs[row], metadata)
         log(f"[{row}] {results[row].value:.2f} {table.unit} in "
             f"{results[row].seconds:.1f} s")
 
@@ -147,7 +161,9 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
                        "per_iteration": (list(results[row].curve)
                                          if row in results
                                          and results[row].curve is not None
-                                         else None)}
+                                         else None),
+                       "training": (results[row].extras.get("training_facts")
+                                    if row in results else None)}
                  for row in table.rows},
         "claims": [{"claim": statement, "holds": bool(holds)}
                    for statement, holds in claims],

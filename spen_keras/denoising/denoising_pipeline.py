@@ -13,6 +13,12 @@ Noise seeds come from `noise_seed(seed, sequence, frame, ...)`, so a frame's
 noise depends only on the seed and the frame's identity, not on which other
 frames are loaded.
 
+`make_training_dataset(..., augmentation=Augmentation())` instead draws every
+crop's depth scale and offset, rotation, flips and noise level at random
+(`spen_keras.denoising.augmentation`), in numpy, from a generator seeded by
+`(seed, element index)`; the stream is still a deterministic function of
+its arguments.
+
 Example:
 
 >>> frames = load_frames("train")
@@ -28,6 +34,8 @@ Example:
 import numpy as np
 import tensorflow as tf
 
+from spen_keras.denoising.augmentation import Augmentation
+from spen_keras.denoising.augmentation import augment_crop
 from spen_keras.denoising.depth_normalization import fill_invalid
 from spen_keras.denoising.kinect_noise import KinectNoiseModel
 
@@ -108,6 +116,56 @@ def make_evaluation_arrays(frames, noise=KinectNoiseModel(), seed=1234):
     )
 
 
+def _pass_frame_index(index, seed, num_frames, per_pass):
+    """Frame of stream element `index`: passes of `per_pass` elements, each
+    visiting every frame `per_pass / num_frames` times in an order seeded by
+    `(seed, pass)` (stateless TensorFlow ops)."""
+    order_key = tf.constant([seed, 1], tf.int64)
+    fold_in = tf.random.experimental.stateless_fold_in
+    pass_seed = fold_in(order_key, index // per_pass)
+    order = tf.argsort(tf.random.stateless_uniform([per_pass], pass_seed))
+    return order[index % per_pass] % num_frames
+
+
+# Last entropy word of the per-element generators of augmented streams.
+_AUGMENTATION_STREAM = 7
+# Regions drawn per augmented crop until one holds a valid pixel.
+_REGION_TRIES = 10
+
+
+def _augmented_pair(frames, crop_size, noise, seed, augmentation):
+    """Returns `pair(index, frame_index) -> (x, y)` for augmented streams:
+    numpy inside `tf.numpy_function`, every draw from
+    `np.random.default_rng(SeedSequence([seed, index, 7]))`."""
+    depths = np.stack([np.asarray(f["depth"], np.float32) for f in frames])
+    masks = np.stack([np.asarray(f["mask"], bool) for f in frames])
+    crop_height, crop_width = crop_size
+    side = max(crop_height, crop_width)
+    height, width = depths.shape[1:]
+
+    def numpy_pair(index, frame_index):
+        rng = np.random.default_rng(
+            np.random.SeedSequence([seed, int(index), _AUGMENTATION_STREAM]))
+        for _ in range(_REGION_TRIES):
+            top = int(rng.integers(height - side + 1))
+            left = int(rng.integers(width - side + 1))
+            window = (int(frame_index), slice(top, top + side),
+                      slice(left, left + side))
+            if masks[window].any():
+                break
+        x, y = augment_crop(depths[window], masks[window], rng, noise,
+                            augmentation, crop_size)
+        return x[..., None], y[..., None]
+
+    def pair(index, frame_index):
+        x, y = tf.numpy_function(numpy_pair, [index, frame_index],
+                                 [tf.float32, tf.float32], stateful=False)
+        shape = (crop_height, crop_width, 1)
+        return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
+
+    return pair
+
+
 def make_training_dataset(
     frames,
     crop_size=(96, 128),
@@ -118,6 +176,7 @@ def make_training_dataset(
     crops_per_frame=16,
     noise_realizations=4,
     shard=None,
+    augmentation=None,
 ):
     """Builds an endless, deterministic stream of random noisy/clean crops.
 
@@ -130,19 +189,34 @@ def make_training_dataset(
     stateless TensorFlow ops keyed on `(seed, element index)`, so the stream
     is identical for the same arguments, whatever the global TF seed.
 
+    With an `augmentation`, nothing is precomputed: element `index` visits
+    the frame the pass order above gives it, and everything else is drawn in
+    numpy (`tf.numpy_function`) from `np.random.default_rng(
+    np.random.SeedSequence([seed, index, 7]))`: a random square region of
+    side max(crop_size) of the clean frame (redrawn, up to 10 times, while
+    it has no valid pixel), then `augment_crop` (rotation, flips, depth
+    scale and offset, noise at a random level, hole filling, centre crop;
+    see `spen_keras.denoising.augmentation`). The stream is still a
+    deterministic function of the arguments, so `.skip(n)` resumes it
+    exactly.
+
     Args:
         frames: list of frame dicts from `load_frames`, all of one shape.
         crop_size: `(height, width)` of the crops.
         batch_size: crops per batch.
         noise: the `KinectNoiseModel` to apply.
         seed: non-negative int seed of the stream.
-        flips: whether to flip crops at random.
+        flips: whether to flip crops at random. Ignored with an
+            `augmentation`, which has its own `flips`.
         crops_per_frame: visits per frame in each pass over the frames.
-        noise_realizations: noisy versions precomputed per frame.
+        noise_realizations: noisy versions precomputed per frame. Ignored
+            with an `augmentation`, which noises every crop afresh.
         shard: optional `(first_row, rows)`: build only these rows of every
             batch of `batch_size` (batches of `rows` crops, the very crops
             the unsharded stream has there), so that each worker of a
             distributed run makes only its own examples.
+        augmentation: None (the stream above) or an `Augmentation`; then the
+            frames must be at least max(crop_size) on both sides.
 
     Returns:
         A `tf.data.Dataset` repeating forever, of `(x, y)` float32 batches of
@@ -166,6 +240,28 @@ def make_training_dataset(
             f"shard {shard} is not a (first_row, rows) range inside a batch "
             f"of {batch_size}."
         )
+    num_frames = len(frames)
+    per_pass = num_frames * crops_per_frame
+    if augmentation is not None:
+        if not isinstance(augmentation, Augmentation):
+            raise TypeError(f"augmentation must be None or an Augmentation, "
+                            f"got {augmentation!r}.")
+        side = max(crop_height, crop_width)
+        if side > min(height, width):
+            raise ValueError(
+                f"augmentation needs frames of at least max(crop_size) = "
+                f"{side} on both sides, got frames of shape "
+                f"{(height, width)}."
+            )
+        pair = _augmented_pair(frames, (crop_height, crop_width), noise,
+                               seed, augmentation)
+
+        def crop_pair(index):
+            return pair(index,
+                        _pass_frame_index(index, seed, num_frames, per_pass))
+
+        return _batched_stream(crop_pair, batch_size, first_row, rows)
+
     x_pool = np.stack(
         [
             [
@@ -184,16 +280,11 @@ def make_training_dataset(
     x_pool = tf.constant(x_pool, tf.float32)
     y_pool = tf.constant(y_pool[..., None], tf.float32)
 
-    num_frames = len(frames)
-    per_pass = num_frames * crops_per_frame
-    order_key = tf.constant([seed, 1], tf.int64)
     crop_key = tf.constant([seed, 2], tf.int64)
 
     def crop_pair(index):
         fold_in = tf.random.experimental.stateless_fold_in
-        pass_seed = fold_in(order_key, index // per_pass)
-        order = tf.argsort(tf.random.stateless_uniform([per_pass], pass_seed))
-        frame_index = order[index % per_pass] % num_frames
+        frame_index = _pass_frame_index(index, seed, num_frames, per_pass)
         seeds = tf.random.experimental.stateless_split(
             fold_in(crop_key, index), num=5
         )
@@ -221,6 +312,13 @@ def make_training_dataset(
         pair = tf.ensure_shape(pair, (crop_height, crop_width, 2))
         return pair[..., :1], pair[..., 1:]
 
+    return _batched_stream(crop_pair, batch_size, first_row, rows)
+
+
+def _batched_stream(crop_pair, batch_size, first_row, rows):
+    """Maps global element indices (only rows `first_row`..`first_row + rows`
+    of every batch of `batch_size` when sharded) through `crop_pair` and
+    batches them by `rows`."""
     dataset = tf.data.Dataset.counter(dtype=tf.int64)
     if (first_row, rows) != (0, batch_size):
         # Local element c is row first_row + c % rows of global batch

@@ -23,8 +23,6 @@ CROP_SIZE = (96, 128)
 INPUT_SHAPE = (None, None, None, 1)
 EVALUATION = ("embedded 7-Scenes stairs test frames (seq 1, 4; frames 0-2), "
               "whole 480x640, KinectNoiseModel() seed 1234")
-TRAINING_DATA = ("embedded 7-Scenes stairs train frames (seq 2, 3), "
-                 f"random {CROP_SIZE[0]}x{CROP_SIZE[1]} crops + flips")
 NOISY_INPUT = "noisy input"
 
 
@@ -106,17 +104,56 @@ def evaluate_on_test_frames(model):
 
 
 class DenoisingTask(TrainingTask):
-    """Training and evaluation of the depth-denoising Keras presets."""
+    """Training and evaluation of the depth-denoising Keras presets.
+
+    Args:
+        train_sequences: the embedded training sequences to crop from
+            (default: every sequence of the train split, 2 and 3). The
+            equal-effort protocol trains on sequence 2 and keeps sequence 3
+            for validation (`spen_keras.denoising.equal_effort`).
+        augmentation: None (random crops and flips, the paper's setting) or
+            an `Augmentation` (depth scaling/offsets, rotations, flips,
+            noise levels).
+    """
 
     input_shape = INPUT_SHAPE
-    training_data = TRAINING_DATA
 
     shards_input = True
 
+    def __init__(self, train_sequences=None, augmentation=None):
+        self.train_sequences = (None if train_sequences is None
+                                else tuple(int(s) for s in train_sequences))
+        self.augmentation = augmentation
+
+    @property
+    def training_data(self):
+        if self.train_sequences is None:
+            sequences = "seq 2, 3"
+        else:
+            sequences = "seq " + ", ".join(map(str, self.train_sequences))
+        text = (f"embedded 7-Scenes stairs train frames ({sequences}), "
+                f"random {CROP_SIZE[0]}x{CROP_SIZE[1]} crops")
+        if self.augmentation is None:
+            return text + " + flips"
+        return text + "; augmented: " + self.augmentation.describe()
+
+    def training_frames(self):
+        frames = load_frames("train")
+        if self.train_sequences is None:
+            return frames
+        chosen = [f for f in frames if f["sequence"] in self.train_sequences]
+        if not chosen:
+            raise ValueError(f"No embedded training frames of sequences "
+                             f"{self.train_sequences}.")
+        return chosen
+
     def training_dataset(self, batch_size, seed, shard=None):
-        return make_training_dataset(load_frames("train"), crop_size=CROP_SIZE,
+        extra = ({} if self.augmentation is None
+                 else {"augmentation": self.augmentation})
+        return make_training_dataset(self.training_frames(),
+                                     crop_size=CROP_SIZE,
                                      batch_size=batch_size, seed=seed,
-                                     shard=shard)
+                                     shard=shard, **extra)
 
     def loss(self):
         return MaskedMeanSquaredError()

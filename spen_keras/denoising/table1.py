@@ -178,10 +178,53 @@ def _iteration_plot(path, curves, noisy):
     plt.close(fig)
 
 
+def training_facts(spec, metadata):
+    """How a row's preset was trained: examples seen, steps, learning rate
+    and whether the equal-effort protocol's convergence criterion was met
+    (`spen_keras.denoising.equal_effort`)."""
+    if spec.kind != "keras":
+        return {"examples seen": "-", "steps": "-", "lr": "-",
+                "converged": "fitted" if spec.name == "filter_forest"
+                else "no training"}
+    if metadata is None:
+        return {"examples seen": "?", "steps": "?", "lr": "?",
+                "converged": "?"}
+    protocol = metadata.get("protocol")
+    steps = metadata.get("steps")
+    batch = metadata.get("batch_size")
+    seen = protocol["examples_seen"] if protocol else (
+        steps * batch if steps and batch else None)
+    if protocol is None:
+        verdict = "not checked"
+    elif protocol["converged"] is None:
+        verdict = "n/a (short curve)"
+    else:
+        verdict = (f"{'yes' if protocol['converged'] else 'NO'} "
+                   f"(+{protocol['gain_in_last_window_db']:.2f} dB)")
+    if metadata.get("warm_start"):
+        verdict += f", warm-started from {metadata['warm_start']}"
+    return {"examples seen": "?" if seen is None else f"{seen:,}",
+            "steps": "?" if steps is None else str(steps),
+            "lr": f"{metadata.get('learning_rate', 0):g}",
+            "converged": verdict}
+
+
 def figures(output_dir, data, results):
-    """figure1.png (Figure-1-style panel) and psnr_by_iteration.png."""
+    """figure1.png (Figure-1-style panel), psnr_by_iteration.png and, for
+    presets trained by the equal-effort protocol, training_curves.png
+    (validation PSNR against training crops seen, every rate tried)."""
+    from spen_keras.denoising.equal_effort import training_curves_figure
+
     x, y = data.arrays
     written = []
+    records = {name: (r.extras.get("metadata") or {}).get("protocol")
+               for name, r in results.items()}
+    records = {name: record for name, record in records.items() if record}
+    if records:
+        path = training_curves_figure(
+            output_dir / "training_curves.png", records,
+            labels={name: get_spec(name).row for name in records})
+        written.append(path)
     predictions = {name: r.extras["prediction"] for name, r in results.items()
                    if "prediction" in r.extras}
     curves = {name: r.curve for name, r in results.items()
@@ -200,4 +243,5 @@ TABLE1 = TableDescription(
     name=TABLE, family="denoising", title="Table 1, depth denoising",
     metric="PSNR", unit="dB", rows=tuple(s.name for s in DENOISING_PRESETS),
     evaluation_data=evaluation_data, evaluate=evaluate, claims=CLAIMS,
-    figures=figures, header=header, retrain_minutes=70)
+    figures=figures, header=header, retrain_minutes=70,
+    training_facts=training_facts)
