@@ -29,6 +29,10 @@ ENERGIES = {
     "quadratic_profile": (
         lambda: QuadraticDataEnergy(0.3, noise_profile=(0.2, 1.5, 0.1)),
         IMAGE, IMAGE * 0.5),
+    "quadratic_noise_aware": (
+        lambda: QuadraticDataEnergy(0.3, noise_profile=(0.2, 1.5, 0.1),
+                                    noise_estimate=0.05),
+        IMAGE, IMAGE * 0.5),
     "foe": (lambda: FieldOfExpertsEnergy(4, 3, padding="reflect"), IMAGE, None),
     "deep_prior": (lambda: DeepPriorEnergy((4, 3), (3, 3)), IMAGE, None),
     "deep_prior_convex": (
@@ -121,6 +125,46 @@ def test_quadratic_data_energy_with_a_noise_profile_closed_form():
 def test_quadratic_data_energy_rejects_a_bad_noise_profile(profile):
     with pytest.raises(ValueError, match="noise_profile"):
         QuadraticDataEnergy(noise_profile=profile)
+
+
+def test_quadratic_data_energy_noise_estimate_config_round_trip():
+    plain = QuadraticDataEnergy(0.5, noise_profile=(1.0, 2.0, 0.3))
+    assert plain.get_config()["noise_estimate"] is None
+    aware = QuadraticDataEnergy(0.5, noise_profile=(1.0, 2.0, 0.3),
+                                noise_estimate=0.02)
+    config = aware.get_config()
+    assert config["noise_estimate"] == 0.02
+    clone = QuadraticDataEnergy.from_config(config)
+    assert clone.noise_estimate == 0.02
+    assert clone.get_config() == config
+    # A preset saved before the option has no `noise_estimate` key.
+    old = plain.get_config()
+    del old["noise_estimate"]
+    loaded = QuadraticDataEnergy.from_config(old)
+    assert loaded.noise_estimate is None
+    loaded(IMAGE, IMAGE)
+    assert [w.name for w in loaded.weights] == ["log_variance"]
+    aware(IMAGE, IMAGE)
+    assert sorted(w.name for w in aware.weights) == ["log_variance",
+                                                     "noise_override"]
+    assert [w.name for w in aware.trainable_weights] == ["log_variance"]
+    assert float(aware.noise_override.numpy()) == 0.0
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"noise_estimate": 0.1}, "needs a `noise_profile`"),
+    ({"noise_estimate": 0.0, "noise_profile": (1, 0, 0)}, "noise_estimate"),
+    ({"noise_estimate": -0.1, "noise_profile": (1, 0, 0)}, "noise_estimate"),
+    ({"noise_estimate": float("nan"), "noise_profile": (1, 0, 0)},
+     "noise_estimate"),
+    ({"noise_estimate": float("inf"), "noise_profile": (1, 0, 0)},
+     "noise_estimate"),
+    ({"noise_estimate": "abc", "noise_profile": (1, 0, 0)}, "noise_estimate"),
+])
+def test_quadratic_data_energy_rejects_a_bad_noise_estimate(options, match):
+    with pytest.raises(ValueError, match=match) as error:
+        QuadraticDataEnergy(**options)
+    assert "\n" not in str(error.value)
 
 
 def test_soft_abs_closed_form():

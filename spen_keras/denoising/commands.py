@@ -15,13 +15,26 @@ def _configure_denoise(parser):
                         dest="overwrite",
                         help="replace an existing output file (never the "
                              "input)")
+    parser.add_argument("--noise-sigma", type=float, default=None,
+                        metavar="MM", dest="noise_sigma",
+                        help="the input's noise standard deviation in "
+                             "millimetres at the frame's median depth, for "
+                             "a noise-aware preset (default: estimated "
+                             "from the frame)")
 
 
 def _run_denoise(args):
     from spen_keras.denoising.denoise import denoise_file
 
+    def report(sigma_mm, depth_mm, given):
+        source = "given" if given else "estimated"
+        print(f"Noise level of {args.input} ({source}): {sigma_mm:.2f} mm "
+              f"at its median depth {depth_mm:.0f} mm.")
+
     valid = denoise_file(args.input, args.output, preset=args.preset,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite,
+                         noise_sigma_mm=getattr(args, "noise_sigma", None),
+                         on_noise_level=report)
     print(f"Denoised {args.input} -> {args.output} with preset "
           f"{args.preset} ({valid} valid pixels).")
 

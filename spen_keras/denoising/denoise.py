@@ -24,6 +24,11 @@ from spen_keras.denoising.depth_normalization import denormalize_depth
 from spen_keras.denoising.depth_normalization import fill_invalid
 from spen_keras.denoising.depth_normalization import normalize_depth
 from spen_keras.denoising.depth_normalization import valid_mask
+from spen_keras.denoising.noise_estimate import check_noise_sigma_mm
+from spen_keras.denoising.noise_estimate import estimate_noise_sigma
+from spen_keras.denoising.noise_estimate import find_data_term
+from spen_keras.denoising.noise_estimate import noise_sigma_mm_to_reference
+from spen_keras.denoising.noise_estimate import reference_to_noise_sigma_mm
 from spen_keras.tiled_inference import DEFAULT_TILE_SIZE
 from spen_keras.tiled_inference import TilingError
 from spen_keras.tiled_inference import predict_tiled
@@ -39,7 +44,8 @@ class DenoisingError(ValueError):
 
 
 def denoise_depth(model, raw_uint16, tile_size=None,
-                  max_untiled_pixels=MAX_UNTILED_PIXELS):
+                  max_untiled_pixels=MAX_UNTILED_PIXELS, noise_sigma_mm=None,
+                  on_noise_level=None):
     """Denoises one raw depth frame.
 
     Large frames and memory: a SPEN keeps every intermediate of one energy
@@ -73,6 +79,17 @@ def denoise_depth(model, raw_uint16, tile_size=None,
             frame is tiled; None: max(512, 4 x margin).
         max_untiled_pixels: frames with at most this many pixels are never
             tiled.
+        noise_sigma_mm: for a noise-aware SPEN (its `QuadraticDataEnergy`
+            has `noise_estimate`): the input's noise standard deviation in
+            millimetres at the frame's median valid depth. None: the
+            model's own per-frame estimate (or the data term's
+            `noise_override`, if the caller set one). Either way the level
+            is written to the data term's `noise_override` for this frame
+            (so tiles share the whole frame's level and tiling stays exact)
+            and the previous value is restored afterwards.
+        on_noise_level: optional callable, called for a noise-aware model
+            with (sigma_mm, median_depth_mm, given): the noise level used,
+            in millimetres at the median valid depth.
 
     Returns:
         (H, W) uint16 millimetres; pixels without a reading keep their
@@ -80,9 +97,12 @@ def denoise_depth(model, raw_uint16, tile_size=None,
 
     Raises:
         DenoisingError: for a frame without any valid pixel, a frame smaller
-            than the SPEN's energy accepts, or a model whose output is not
-            finite on a valid pixel.
+            than the SPEN's energy accepts, a model whose output is not
+            finite on a valid pixel, or `noise_sigma_mm` that is not a
+            finite number > 0 or given to a model that is not noise-aware.
     """
+    if noise_sigma_mm is not None:
+        _check_noise_option(model, noise_sigma_mm, "this model")
     raw = np.asarray(raw_uint16)
     if raw.ndim != 2:
         raise DenoisingError(f"Expected a 2-D (H, W) depth frame; got shape "
@@ -92,20 +112,72 @@ def denoise_depth(model, raw_uint16, tile_size=None,
         raise DenoisingError("The depth frame has no valid pixel.")
     _check_frame_size(model, raw.shape)
     x = fill_invalid(normalize_depth(raw), mask)[None, ..., None]
-    margin = _tiling_margin(model) if raw.size > max_untiled_pixels else None
-    if margin is None:
-        y = predict_frames(model, x.astype(np.float32))[0][0, ..., 0]
+    term = find_data_term(model)
+    if term is None or term.noise_estimate is None:
+        y = _predict(model, x, raw.size > max_untiled_pixels, tile_size)
     else:
-        if tile_size is None:
-            tile_size = max(DEFAULT_TILE_SIZE, 4 * margin)
-        y = predict_tiled(model, x.astype(np.float32), tile_size=tile_size,
-                          margin=margin)[0, ..., 0]
+        frame = x[0, ..., 0].astype(np.float32)
+        observed = np.where(mask, frame, 0.0)
+        if not term.built:
+            term(x[:, :1, :1].astype(np.float32), x[:, :1, :1].astype(
+                np.float32))  # creates noise_override
+        previous = float(term.noise_override.numpy())
+        given = noise_sigma_mm is not None or previous > 0
+        if noise_sigma_mm is not None:
+            level = noise_sigma_mm_to_reference(noise_sigma_mm, observed,
+                                                term.noise_profile)
+        elif previous > 0:
+            level = previous
+        else:
+            level = estimate_noise_sigma(frame, term.noise_profile,
+                                         term.noise_estimate)
+        if on_noise_level is not None:
+            on_noise_level(
+                reference_to_noise_sigma_mm(level, observed,
+                                            term.noise_profile),
+                float(np.median(raw[mask])), given)
+        term.noise_override.assign(level)
+        try:
+            y = _predict(model, x, raw.size > max_untiled_pixels, tile_size)
+        finally:
+            term.noise_override.assign(previous)
     bad = ~np.isfinite(y) & mask
     if bad.any():
         raise DenoisingError(f"The model's output is not finite on "
                              f"{int(bad.sum())} valid pixels; nothing was "
                              "written.")
     return np.where(mask, denormalize_depth(y, mask), raw).astype(np.uint16)
+
+
+def _predict(model, x, large, tile_size):
+    """The model's (H, W) output for a (1, H, W, 1) input: whole-frame, or
+    in tiles for a large frame and a SPEN that tiles exactly."""
+    margin = _tiling_margin(model) if large else None
+    if margin is None:
+        return predict_frames(model, x.astype(np.float32))[0][0, ..., 0]
+    if tile_size is None:
+        tile_size = max(DEFAULT_TILE_SIZE, 4 * margin)
+    return predict_tiled(model, x.astype(np.float32), tile_size=tile_size,
+                         margin=margin)[0, ..., 0]
+
+
+def _check_noise_option(model, noise_sigma_mm, label):
+    """One-line DenoisingErrors for a bad `--noise-sigma` or a model that
+    does not use it."""
+    try:
+        check_noise_sigma_mm(noise_sigma_mm)
+    except ValueError:
+        raise DenoisingError(
+            f"--noise-sigma must be a finite number of millimetres > 0; got "
+            f"{noise_sigma_mm!r} ({label}).") from None
+    if model is None:
+        return
+    term = find_data_term(model)
+    if term is None or term.noise_estimate is None:
+        raise DenoisingError(
+            f"{label} does not estimate the noise level; use a "
+            "noise-aware preset such as dp_3_noise_aware, or drop "
+            "--noise-sigma.")
 
 
 def _tiling_margin(model):
@@ -174,14 +246,17 @@ def write_depth_png_atomically(path, depth_uint16):
             os.remove(temporary)
 
 
-def denoise_file(input_path, output_path, preset="dp_3", overwrite=False):
+def denoise_file(input_path, output_path, preset="dp_3", overwrite=False,
+                 noise_sigma_mm=None, on_noise_level=None):
     """Reads a 16-bit depth PNG, denoises it with a preset, writes a PNG.
 
     Everything that can be checked is checked before the model runs: the
     input (exists, is a single-channel 16-bit PNG), the output (ends in
     .png, its folder exists and is writable, it is not the input, it does
-    not exist unless `overwrite`). The output is written atomically; a
-    model output that is not finite raises and writes nothing.
+    not exist unless `overwrite`), a `noise_sigma_mm` (see
+    `denoise_depth`; finite and > 0, and only for a noise-aware preset).
+    The output is written atomically; a model output that is not finite
+    raises and writes nothing.
 
     Warns:
         DepthRangeWarning: if the depths do not look like millimetres.
@@ -193,7 +268,13 @@ def denoise_file(input_path, output_path, preset="dp_3", overwrite=False):
 
     raw = read_depth_png(input_path)
     check_output_path(input_path, output_path, overwrite)
+    if noise_sigma_mm is not None:
+        _check_noise_option(None, noise_sigma_mm, f"preset {preset}")
     check_depth_range(raw, str(input_path))
-    out = denoise_depth(load_preset(preset), raw)
+    model = load_preset(preset)
+    if noise_sigma_mm is not None:
+        _check_noise_option(model, noise_sigma_mm, f"preset {preset}")
+    out = denoise_depth(model, raw, noise_sigma_mm=noise_sigma_mm,
+                        on_noise_level=on_noise_level)
     write_depth_png_atomically(output_path, out)
     return int(valid_mask(raw).sum())

@@ -225,7 +225,11 @@ def protocol_record(runs_dir, row, rates=None):
         (folder of the chosen run, record), or (None, None) if no run of
         the row has finished.
     """
-    rates = rates or LEARNING_RATES[row]
+    if rates is None and row in LEARNING_RATES:
+        rates = LEARNING_RATES[row]
+    elif rates is None:  # a variant: the one rate it was trained at
+        rates = sorted(float(p.name[3:]) for p in
+                       pathlib.Path(runs_dir).glob(f"{row}/lr_*"))
     finished = {}
     for rate in rates:
         run = read_run(run_dir(runs_dir, row, rate))
@@ -253,6 +257,9 @@ def protocol_record(runs_dir, row, rates=None):
         "learning_rates_missing": [f"{r:g}" for r in rates
                                    if r not in finished],
         "chosen_learning_rate": best,
+        "sweep": ("two rates, chosen on validation PSNR" if row in
+                  LEARNING_RATES else f"none: trained at the rate chosen "
+                  f"for {VARIANTS[row].row}" if row in VARIANTS else "none"),
         "convergence_criterion": CRITERION,
         "converged": met,
         "gain_in_last_window_db": None if gain is None else round(gain, 4),
@@ -388,6 +395,11 @@ VARIANTS = {
     "dp_3_noise_aware": Variant("dp_3", augmented=True, noise_aware=True),
 }
 
+# The variants shipped as presets (rows beyond the paper); the others are
+# the second fold of the leave-one-sequence-out comparison.
+SHIPPED_VARIANTS = ("dp_3_augmented", "dp_3_noise_aware",
+                    "feedforward_convnet_augmented")
+
 # The order the workers take runs in: the rows of the paper's claims first.
 QUEUE = [
     ("dp_20", 1e-3),
@@ -500,7 +512,8 @@ def main(argv=None):
     choose = commands.add_parser("select")
     choose.add_argument("--runs-dir", required=True)
     choose.add_argument("--presets-dir", required=True)
-    choose.add_argument("--rows", nargs="+", default=list(LEARNING_RATES))
+    choose.add_argument("--rows", nargs="+",
+                        default=list(LEARNING_RATES) + list(SHIPPED_VARIANTS))
     choose.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     known = set(LEARNING_RATES) | set(VARIANTS)
