@@ -127,10 +127,20 @@ def test_the_protocol_trains_on_sequence_2_and_validates_on_sequence_3():
     assert (spec.recipe.steps, spec.recipe.batch_size,
             spec.recipe.learning_rate, spec.recipe.warm_start) == (
         ee.STEPS, ee.BATCH_SIZE, 3e-3, None)
-    assert set(ee.LEARNING_RATES) == {
+    assert set(ee.LEARNING_RATES) | set(ee.SHIPPED_VARIANTS) == {
         name for name in presets.list_presets(table="table1")
         if presets.get_spec(name).kind == "keras"}
     assert all(len(rates) == 2 for rates in ee.LEARNING_RATES.values())
+    # Every learned row's spec is the protocol at its chosen rate.
+    for name in set(ee.LEARNING_RATES) | set(ee.SHIPPED_VARIANTS):
+        recipe = presets.get_spec(name).recipe
+        assert (recipe.steps, recipe.batch_size, recipe.warm_start) == (
+            ee.STEPS, ee.BATCH_SIZE, None), name
+        assert recipe.task.train_sequences == ee.TRAIN_SEQUENCES, name
+        base = ee.VARIANTS[name].row if name in ee.VARIANTS else name
+        assert recipe.learning_rate in ee.LEARNING_RATES[base], name
+        assert (recipe.task.augmentation is not None) == (
+            name in ee.VARIANTS and ee.VARIANTS[name].augmented), name
 
 
 def test_training_facts_report_examples_steps_and_convergence():
@@ -162,3 +172,17 @@ def test_training_curves_figure(tmp_path):
                                      {"dp_3": record, "foe_3": record})
     assert path.stat().st_size > 1000
     assert ee.training_curves_figure(tmp_path / "none.png", {}) is None
+
+
+def test_the_augmented_task_streams_augmented_crops_of_its_sequences():
+    from spen_keras.denoising.augmentation import Augmentation
+
+    plain, augmented = ee.protocol_task(), ee.protocol_task(
+        augmentation=Augmentation(), train_sequences=(3,))
+    assert "augmented: depth x[0.6, 1.7]" in augmented.training_data
+    assert "(seq 3)" in augmented.training_data
+    assert plain.training_data.endswith("crops + flips")
+    x, y = next(iter(augmented.training_dataset(batch_size=4, seed=0)))
+    assert x.shape == y.shape == (4, 96, 128, 1)
+    x_plain, _ = next(iter(plain.training_dataset(batch_size=4, seed=0)))
+    assert not np.array_equal(x.numpy(), x_plain.numpy())
