@@ -133,7 +133,7 @@ AUGMENTED_TASK = protocol_task(augmentation=Augmentation())
 # (`equal_effort.LEARNING_RATES` lists the two tried); the variants beyond
 # the paper train at their base row's rate.
 PROTOCOL_RATES = {
-    "proximalnet": 1e-3,
+    "proximalnet": 3e-3,
     "foe_20": 3e-3,
     "foe_20_plus": 3e-3,
     "foe_3": 3e-3,
