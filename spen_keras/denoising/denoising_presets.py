@@ -37,9 +37,9 @@ from spen_keras.denoising.baseline_kinds import FilterForestRecipe
 from spen_keras.denoising.baselines import FeedForwardDenoiser
 from spen_keras.denoising.baselines import ProximalNetDenoiser
 from spen_keras.denoising.augmentation import Augmentation
-from spen_keras.denoising.equal_effort import BATCH_SIZE as PROTOCOL_BATCH
-from spen_keras.denoising.equal_effort import STEPS as PROTOCOL_STEPS
-from spen_keras.denoising.equal_effort import protocol_task
+from spen_keras.denoising.denoising_task import PROTOCOL_BATCH_SIZE
+from spen_keras.denoising.denoising_task import PROTOCOL_STEPS
+from spen_keras.denoising.denoising_task import protocol_task
 from spen_keras.energies import (
     DeepPriorEnergy,
     FieldOfExpertsEnergy,
@@ -156,7 +156,7 @@ def _keras(name, row, paper, description, build, tags, task=PROTOCOL_TASK):
         name=name, family=FAMILY, table=TABLE, row=row, paper_value=paper,
         metric=METRIC, description=description, kind=KERAS_KIND,
         recipe=KerasRecipe(build=build, task=task, steps=PROTOCOL_STEPS,
-                           batch_size=PROTOCOL_BATCH,
+                           batch_size=PROTOCOL_BATCH_SIZE,
                            learning_rate=PROTOCOL_RATES[name]),
         tags=frozenset(tags))
 

@@ -166,3 +166,18 @@ class DenoisingTask(TrainingTask):
 
 
 DENOISING_TASK = DenoisingTask()
+
+# The equal-effort protocol's training budget and split (Table 1's learned
+# rows; `spen_keras.denoising.equal_effort` runs the sweep).
+PROTOCOL_STEPS = 500
+PROTOCOL_BATCH_SIZE = 4
+PROTOCOL_TRAIN_SEQUENCES = (2,)
+PROTOCOL_VALIDATION_SEQUENCES = (3,)
+
+
+def protocol_task(augmentation=None,
+                  train_sequences=PROTOCOL_TRAIN_SEQUENCES):
+    """The `DenoisingTask` of the equal-effort protocol: crops of training
+    sequence 2 only (sequence 3 is its validation data)."""
+    return DenoisingTask(train_sequences=train_sequences,
+                         augmentation=augmentation)

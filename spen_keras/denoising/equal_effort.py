@@ -45,12 +45,18 @@ import sys
 import keras
 import numpy as np
 
-STEPS = 500
-BATCH_SIZE = 4
+from spen_keras.denoising.denoising_task import PROTOCOL_BATCH_SIZE
+from spen_keras.denoising.denoising_task import PROTOCOL_STEPS
+from spen_keras.denoising.denoising_task import PROTOCOL_TRAIN_SEQUENCES
+from spen_keras.denoising.denoising_task import PROTOCOL_VALIDATION_SEQUENCES
+from spen_keras.denoising.denoising_task import protocol_task
+
+STEPS = PROTOCOL_STEPS
+BATCH_SIZE = PROTOCOL_BATCH_SIZE
 EXAMPLES_SEEN = STEPS * BATCH_SIZE
 VALIDATE_EVERY = 50
-TRAIN_SEQUENCES = (2,)
-VALIDATION_SEQUENCES = (3,)
+TRAIN_SEQUENCES = PROTOCOL_TRAIN_SEQUENCES
+VALIDATION_SEQUENCES = PROTOCOL_VALIDATION_SEQUENCES
 VALIDATION_NOISE_SEED = 1234
 CONVERGENCE_WINDOW = 0.4
 CONVERGENCE_TOLERANCE_DB = 0.05
@@ -79,14 +85,6 @@ CRITERION = (f"converged: the last {CONVERGENCE_WINDOW:.0%} of the budget "
 VALIDATION = ("embedded 7-Scenes stairs train sequence 3 (held out), whole "
               f"480x640 frames, KinectNoiseModel() seed "
               f"{VALIDATION_NOISE_SEED}")
-
-
-def protocol_task(augmentation=None, train_sequences=TRAIN_SEQUENCES):
-    """The `DenoisingTask` of the protocol: crops of sequence 2 only."""
-    from spen_keras.denoising.denoising_task import DenoisingTask
-
-    return DenoisingTask(train_sequences=train_sequences,
-                         augmentation=augmentation)
 
 
 def protocol_spec(spec, learning_rate, task=None, build=None):
