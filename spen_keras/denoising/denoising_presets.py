@@ -140,7 +140,7 @@ PROTOCOL_RATES = {
     "dp_20": 1e-3,
     "dp_3": 3e-3,
     "foe_ssvm": 3e-3,
-    "dp_ssvm": 1e-3,
+    "dp_ssvm": 3e-3,
     "feedforward_convnet": 1e-3,
     "foe_3_icnn": 3e-3,
     "dp_3_icnn": 1e-3,
