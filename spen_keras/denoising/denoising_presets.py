@@ -142,8 +142,8 @@ PROTOCOL_RATES = {
     "foe_ssvm": 3e-3,
     "dp_ssvm": 3e-3,
     "feedforward_convnet": 1e-3,
-    "foe_3_icnn": 3e-3,
-    "dp_3_icnn": 1e-3,
+    "foe_3_icnn": 1e-2,
+    "dp_3_icnn": 3e-3,
 }
 PROTOCOL_RATES.update(dp_3_augmented=PROTOCOL_RATES["dp_3"],
                       dp_3_noise_aware=PROTOCOL_RATES["dp_3"],
