@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 LEVELS = (0.5, 1.0, 2.0)
 TRAINING_SCALE = 27.5
 DEFAULT_ROWS = ("foe_3", "foe_20_plus", "dp_3", "dp_20", "dp_ssvm",
-                "feedforward_convnet", "proximalnet")
+                "feedforward_convnet", "proximalnet", "dp_3_augmented",
+                "dp_3_noise_aware", "feedforward_convnet_augmented")
 
 
 def measure(rows, levels=LEVELS):

@@ -405,6 +405,7 @@ QUEUE = [
     ("feedforward_convnet", 1e-3), ("feedforward_convnet", 3e-3),
     ("proximalnet", 1e-3), ("proximalnet", 3e-3),
     ("dp_ssvm", 1e-3), ("dp_ssvm", 3e-3),
+    ("dp_20", 3e-3),
     "dp_3_augmented", "dp_3_seq3", "dp_3_augmented_seq3",
     "feedforward_convnet_augmented", "feedforward_convnet_seq3",
     "feedforward_convnet_augmented_seq3",
@@ -415,7 +416,6 @@ QUEUE = [
     ("foe_20_plus", 3e-3), ("foe_20_plus", 1e-2),
     ("foe_20", 3e-3), ("foe_20", 1e-2),
     ("foe_ssvm", 3e-3), ("foe_ssvm", 1e-2),
-    ("dp_20", 3e-3),
 ]
 
 
