@@ -186,3 +186,15 @@ def test_the_augmented_task_streams_augmented_crops_of_its_sequences():
     assert x.shape == y.shape == (4, 96, 128, 1)
     x_plain, _ = next(iter(plain.training_dataset(batch_size=4, seed=0)))
     assert not np.array_equal(x.numpy(), x_plain.numpy())
+
+
+def test_a_variant_is_selected_under_its_own_name(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "presets"
+    _fake_run(runs, "dp_3_augmented", 3e-3, [[0, 24.0], [500, 35.0]], 39.0,
+              source="dp_3")
+    record = ee.select(runs, out, ["dp_3_augmented"])["dp_3_augmented"]
+    assert record["sweep"].startswith("none: trained at the rate chosen")
+    assert record["variant"]["augmented"] is True
+    metadata = presets.read_metadata(str(out / "dp_3_augmented"))
+    assert metadata["name"] == "dp_3_augmented"
+    assert metadata["row"] == presets.get_spec("dp_3_augmented").row

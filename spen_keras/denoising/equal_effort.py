@@ -286,6 +286,11 @@ def select(runs_dir, presets_dir, rows, force=False):
         shutil.copytree(folder / "preset", staging)
         metadata = json.loads((staging / "metadata.json").read_text())
         metadata["protocol"] = record
+        if row in VARIANTS:  # trained from its base row's spec
+            variant_spec = presets.get_spec(row)
+            metadata.update(name=row, row=variant_spec.row,
+                            description=variant_spec.description)
+            record["variant"] = dataclasses.asdict(VARIANTS[row])
         metadata["learning_rate"] = record["chosen_learning_rate"]
         metadata["command"] = (
             "python -m spen_keras.denoising.equal_effort train --rows "
