@@ -135,7 +135,7 @@ AUGMENTED_TASK = protocol_task(augmentation=Augmentation())
 PROTOCOL_RATES = {
     "proximalnet": 3e-3,
     "foe_20": 3e-3,
-    "foe_20_plus": 3e-3,
+    "foe_20_plus": 1e-2,
     "foe_3": 1e-2,
     "dp_20": 3e-3,
     "dp_3": 3e-3,
