@@ -146,16 +146,20 @@ def test_the_protocol_trains_on_sequence_2_and_validates_on_sequence_3():
 def test_training_facts_report_examples_steps_and_convergence():
     spec = presets.get_spec("dp_3")
     record = {"examples_seen": 2000, "converged": False,
-              "gain_in_last_window_db": 0.31}
+              "gain_in_last_window_db": 0.31, "chosen_learning_rate": 1e-3,
+              "learning_rates_tried": {
+                  "0.001": {"final_validation_psnr": 37.953}}}
     facts = training_facts(spec, {"steps": 500, "batch_size": 4,
                                   "learning_rate": 1e-3,
                                   "protocol": record})
     assert facts == {"examples seen": "2,000", "steps": "500",
-                     "lr": "0.001", "converged": "NO (+0.31 dB)"}
+                     "lr": "0.001", "validation PSNR": "37.95",
+                     "converged": "NO (+0.31 dB)"}
     old = training_facts(spec, {"steps": 75, "batch_size": 8,
                                 "learning_rate": 1e-3, "warm_start": "dp_3"})
     assert old["examples seen"] == "600"
     assert old["converged"] == "not checked, warm-started from dp_3"
+    assert old["validation PSNR"] == "-"
     assert training_facts(presets.get_spec("bm3d"), None)["converged"] == (
         "no training")
     assert training_facts(presets.get_spec("filter_forest"), None)[

@@ -57,7 +57,7 @@ def test_reproduce_writes_table_json_and_figures(tmp_path, crop_data):
     assert lines[0].startswith("Table 1, depth denoising PSNR (dB) on crop "
                                "frames (n = 1); noisy input ")
     assert lines[2] == ("| row | paper PSNR | our PSNR | seconds | examples "
-                        "seen | steps | lr | converged |")
+                        "seen | steps | lr | validation PSNR | converged |")
     assert "| BM3D | 35.46 |" in table and "| no training |" in table
     for name in TABLE1.rows:
         row = SPECS[name].row

@@ -186,11 +186,12 @@ def training_facts(spec, metadata):
     (`spen_keras.denoising.equal_effort`)."""
     if spec.kind != "keras":
         return {"examples seen": "-", "steps": "-", "lr": "-",
+                "validation PSNR": "-",
                 "converged": "fitted" if spec.name == "filter_forest"
                 else "no training"}
     if metadata is None:
         return {"examples seen": "?", "steps": "?", "lr": "?",
-                "converged": "?"}
+                "validation PSNR": "?", "converged": "?"}
     protocol = metadata.get("protocol")
     steps = metadata.get("steps")
     batch = metadata.get("batch_size")
@@ -205,10 +206,16 @@ def training_facts(spec, metadata):
                    f"(+{protocol['gain_in_last_window_db']:.2f} dB)")
     if metadata.get("warm_start"):
         verdict += f", warm-started from {metadata['warm_start']}"
+    validation = "-"
+    if protocol:
+        chosen = protocol["learning_rates_tried"].get(
+            f"{protocol['chosen_learning_rate']:g}", {})
+        if "final_validation_psnr" in chosen:
+            validation = f"{chosen['final_validation_psnr']:.2f}"
     return {"examples seen": "?" if seen is None else f"{seen:,}",
             "steps": "?" if steps is None else str(steps),
             "lr": f"{metadata.get('learning_rate', 0):g}",
-            "converged": verdict}
+            "validation PSNR": validation, "converged": verdict}
 
 
 def figures(output_dir, data, results):
