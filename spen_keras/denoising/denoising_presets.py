@@ -134,7 +134,7 @@ AUGMENTED_TASK = protocol_task(augmentation=Augmentation())
 # the paper train at their base row's rate.
 PROTOCOL_RATES = {
     "proximalnet": 3e-3,
-    "foe_20": 3e-3,
+    "foe_20": 1e-2,
     "foe_20_plus": 1e-2,
     "foe_3": 1e-2,
     "dp_20": 3e-3,
