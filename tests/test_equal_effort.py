@@ -63,15 +63,16 @@ def test_select_writes_verified_presets_and_never_overwrites_silently(
         tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "presets"
     _fake_run(runs, "foe_3", 3e-3, [[0, 24.0], [500, 31.0]], 39.0)
-    written = ee.select(runs, out, ["foe_3", "dp_3"])
+    assert ee.select(runs, out, ["foe_3"]) == {}  # 1e-2 has not finished
+    written = ee.select(runs, out, ["foe_3", "dp_3"], partial=True)
     assert list(written) == ["foe_3"]
     metadata = presets.read_metadata(str(out / "foe_3"))
     assert metadata["protocol"]["chosen_learning_rate"] == 3e-3
     assert metadata["learning_rate"] == 3e-3
     presets.load_preset(str(out / "foe_3"))
     with pytest.raises(FileExistsError, match="--force"):
-        ee.select(runs, out, ["foe_3"])
-    ee.select(runs, out, ["foe_3"], force=True)
+        ee.select(runs, out, ["foe_3"], partial=True)
+    ee.select(runs, out, ["foe_3"], force=True, partial=True)
     assert sorted(p.name for p in out.iterdir()) == ["foe_3"]
 
 

@@ -265,10 +265,12 @@ def protocol_record(runs_dir, row, rates=None):
     return run_dir(runs_dir, row, best), record
 
 
-def select(runs_dir, presets_dir, rows, force=False):
+def select(runs_dir, presets_dir, rows, force=False, partial=False):
     """Writes each row's chosen run as a preset (with the protocol record)
     into `presets_dir/<row>`; an existing preset folder is replaced only
-    with `force` (and is moved aside until the new one is verified)."""
+    with `force` (and is moved aside until the new one is verified). A row
+    whose sweep has not finished every rate is skipped unless `partial`
+    (its record then lists the rates missing)."""
     from spen_keras import presets
 
     written = {}
@@ -276,6 +278,10 @@ def select(runs_dir, presets_dir, rows, force=False):
         folder, record = protocol_record(runs_dir, row)
         if folder is None:
             print(f"{row}: no finished run in {runs_dir}; skipped.")
+            continue
+        if record["learning_rates_missing"] and not partial:
+            print(f"{row}: rate(s) {', '.join(record['learning_rates_missing'])}"
+                  " not finished; skipped (--partial selects anyway).")
             continue
         target = pathlib.Path(presets_dir) / row
         if target.exists() and not force:
@@ -518,6 +524,8 @@ def main(argv=None):
     choose.add_argument("--rows", nargs="+",
                         default=list(LEARNING_RATES) + list(SHIPPED_VARIANTS))
     choose.add_argument("--force", action="store_true")
+    choose.add_argument("--partial", action="store_true",
+                        help="select rows whose sweep is incomplete")
     args = parser.parse_args(argv)
     known = set(LEARNING_RATES) | set(VARIANTS)
     unknown = sorted(set(args.rows or ()) - known)
@@ -525,7 +533,8 @@ def main(argv=None):
         parser.error(f"not a learned Table 1 row or variant: "
                      f"{', '.join(unknown)}")
     if args.command == "select":
-        select(args.runs_dir, args.presets_dir, args.rows, args.force)
+        select(args.runs_dir, args.presets_dir, args.rows, args.force,
+               args.partial)
         return 0
     _limit_threads(args.threads)
     items = [item for item in QUEUE if args.rows is None
