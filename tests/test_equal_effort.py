@@ -140,6 +140,11 @@ def test_the_protocol_trains_on_sequence_2_and_validates_on_sequence_3():
         assert recipe.task.train_sequences == ee.TRAIN_SEQUENCES, name
         base = ee.VARIANTS[name].row if name in ee.VARIANTS else name
         assert recipe.learning_rate in ee.LEARNING_RATES[base], name
+        # The spec says how the shipped preset was trained.
+        shipped = presets.read_metadata(name)
+        assert shipped["protocol"]["chosen_learning_rate"] == (
+            recipe.learning_rate), name
+        assert shipped["steps"] == ee.STEPS, name
         assert (recipe.task.augmentation is not None) == (
             name in ee.VARIANTS and ee.VARIANTS[name].augmented), name
 

@@ -139,7 +139,7 @@ PROTOCOL_RATES = {
     "foe_3": 1e-2,
     "dp_20": 3e-3,
     "dp_3": 3e-3,
-    "foe_ssvm": 3e-3,
+    "foe_ssvm": 1e-2,
     "dp_ssvm": 3e-3,
     "feedforward_convnet": 1e-3,
     "foe_3_icnn": 1e-2,
