@@ -237,11 +237,14 @@ def protocol_record(runs_dir, row, rates=None):
         return None, None
     best = max(finished, key=lambda r: finished[r][1][-1][1])
     curve = finished[best][1]
-    met, gain = converged(curve)
+    # What the chosen run did, from its own metadata (not the module's
+    # current budget, which a longer check may have changed).
+    steps, batch = finished[best][0]["steps"], finished[best][0]["batch_size"]
+    met, gain = converged(curve, total_steps=steps)
     record = {
-        "examples_seen": EXAMPLES_SEEN,
-        "steps": STEPS,
-        "batch_size": BATCH_SIZE,
+        "examples_seen": steps * batch,
+        "steps": steps,
+        "batch_size": batch,
         "training_data": finished[best][0]["training_data"],
         "validation": VALIDATION,
         "learning_rates_tried": {
