@@ -6,6 +6,11 @@ for on load, with `None` for every free axis (batch, image size, ...), so a
 preset whose y is an image, a vector or a grid of label marginals is rebuilt
 exactly as it was saved. `model.weights.h5` holds the weights only (no
 optimizer moments).
+
+A loaded preset comes back compiled, ready for `fit`, as its registered
+spec's recipe trains it (`compile_like_its_recipe`); a preset saved from a
+model of your own, whose metadata names no registered preset, has no recipe
+and loads uncompiled.
 """
 
 import pathlib
@@ -74,6 +79,20 @@ def probe(model, shape, origin):
                           f"constant probe input of shape {concrete}.")
 
 
+def compile_like_its_recipe(model, directory, kind, default_recipe=None):
+    """Compiles a preset's loaded Keras `model` by the recipe of the spec
+    its folder was made from (`presets.registered_spec_of`), else by
+    `default_recipe`: the recipe's `compile(model)` (its training loss and
+    metrics, Adam at its learning rate), so that `fit` works at once;
+    compile again to change them. With neither recipe (a Keras preset
+    saved from a model of your own) the model is left as it is."""
+    spec = presets.registered_spec_of(directory, kind)
+    recipe = default_recipe if spec is None else spec.recipe
+    if hasattr(recipe, "compile"):
+        recipe.compile(model)
+    return model
+
+
 def check_finite_weights(model):
     """Raises PresetError naming the model's non-finite weights, if any."""
     bad = [w.path for w in model.weights
@@ -122,7 +141,7 @@ class KerasPresetKind(presets.PresetKind):
         model = rebuild(config, origin)
         load_weights_file(model, directory / WEIGHTS_FILE, origin)
         probe(model, config["build_config"]["input_shape"], directory)
-        return model
+        return compile_like_its_recipe(model, directory, self.name)
 
     def save(self, model, directory, metadata, overwrite=False,
              input_shape=None):

@@ -106,6 +106,14 @@ class KerasRecipe:
     warm_start: Optional[str] = None
     seed: int = 0
 
+    def compile(self, model, learning_rate=None):
+        """Compiles `model` as this recipe trains it: the task's loss and
+        metrics, Adam at `learning_rate` (a rate or a schedule; default the
+        recipe's rate). Training and loading a preset both use it."""
+        model.compile(optimizer=keras.optimizers.Adam(
+            self.learning_rate if learning_rate is None else learning_rate),
+            loss=self.task.loss(), metrics=self.task.metrics())
+
 
 def machine_description():
     """CPU model, core count and library versions, for metadata."""
@@ -316,8 +324,7 @@ def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
         # its basin).
         schedule = keras.optimizers.schedules.CosineDecay(
             recipe.learning_rate, decay_steps=steps, alpha=0.05)
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss=recipe.task.loss(), metrics=recipe.task.metrics())
+        recipe.compile(model, schedule)
         done = checkpoint.restore(model)
     _check_workers_agree(strategy, done, backup_dir)
     if done and verbose:

@@ -53,6 +53,11 @@ class PresetError(ValueError):
     """A preset is unknown, missing files, unreadable or unusable."""
 
 
+class PresetTypeError(PresetError, TypeError):
+    """A preset holds another kind of model than the class asked to load it
+    (`load_preset_as`); both a `PresetError` and a `TypeError`."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PresetSpec:
     """One row of a paper's table, as a preset.
@@ -273,8 +278,11 @@ def load_preset(name_or_dir):
     """Loads a preset by registered name or folder path.
 
     Returns:
-        The model: a built `keras.Model` for Keras kinds, or the kind's own
-        callable object for others.
+        The model: a built `keras.Model` for Keras kinds, compiled as its
+        spec's recipe trains it (`registered_spec_of`: the recipe's loss and
+        metrics, Adam at the recipe's learning rate; compile again to change
+        them), or the kind's own object for others (whose Keras `model`, if
+        any, comes compiled the same way).
 
     Raises:
         PresetError: naming the file and the problem.
@@ -282,6 +290,36 @@ def load_preset(name_or_dir):
     directory = resolve_preset(name_or_dir)
     config = read_json(directory / CONFIG_FILE, "config")
     return preset_kind_of(directory, config).load(directory, config)
+
+
+def load_preset_as(name_or_dir, cls):
+    """`load_preset`, checking that the preset holds a `cls` (what each
+    class's `from_preset` returns).
+
+    Raises:
+        PresetError: naming the file and the problem.
+        PresetTypeError: if the preset holds another kind of model.
+    """
+    model = load_preset(name_or_dir)
+    if not isinstance(model, cls):
+        raise PresetTypeError(f"Preset {name_or_dir!r} holds a "
+                              f"{type(model).__name__}, not a "
+                              f"{cls.__name__}.")
+    return model
+
+
+def registered_spec_of(directory, kind):
+    """The registered `PresetSpec` a preset folder of `kind` was made from:
+    the one its metadata.json names ("name"), as every shipped preset's and
+    every `spen-keras train` output's does; None for a folder without that
+    (a preset saved from a model of your own) or naming a spec of another
+    kind. Loaders compile a preset's Keras model by this spec's recipe."""
+    path = pathlib.Path(directory) / METADATA_FILE
+    if not path.is_file():
+        return None
+    name = read_json(path, "metadata").get("name")
+    spec = _SPECS.get(name) if isinstance(name, str) else None
+    return spec if spec is not None and spec.kind == kind else None
 
 
 def write_json(path, value):

@@ -488,7 +488,15 @@ class SPEN(keras.Model):
 
     @classmethod
     def from_preset(cls, preset):
-        """Loads a pretrained preset (no network needed).
+        """Loads a pretrained preset (no network needed), compiled.
+
+        As KerasHub's tasks do, the model comes back compiled, ready for
+        `fit`: with its preset's training loss and metrics (the denoising
+        presets: `MaskedMeanSquaredError` and `PSNR`) and Adam at the
+        learning rate its recipe trained at (a constant rate; the recipe
+        decays it over a run). Compile again to change them. A preset saved
+        from a model of your own (`save_to_preset`, its metadata naming no
+        registered preset) has no recipe and loads uncompiled.
 
         Args:
             preset: a registered preset name from `spen-keras zoo list`
@@ -498,12 +506,9 @@ class SPEN(keras.Model):
 
         Raises:
             spen_keras.presets.PresetError: naming the file and the problem.
-            TypeError: if the preset holds another kind of model.
+            TypeError: if the preset holds another kind of model (a
+                `spen_keras.presets.PresetTypeError`).
         """
-        from spen_keras.presets import load_preset
+        from spen_keras.presets import load_preset_as
 
-        model = load_preset(preset)
-        if not isinstance(model, cls):
-            raise TypeError(f"Preset {preset!r} holds a {type(model).__name__}, "
-                            f"not a {cls.__name__}.")
-        return model
+        return load_preset_as(preset, cls)

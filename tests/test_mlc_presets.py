@@ -149,6 +149,58 @@ def test_reload_equals_the_trained_model(row, trained, loaded, bibtex):
     assert classifier.metadata["seed_summary"] == metadata["seed_summary"]
 
 
+def test_from_preset_model_is_compiled_and_fits_without_compile():
+    import keras
+
+    classifier = MultiLabelClassifier.from_preset("mlc_bibtex_spen_e2e")
+    assert isinstance(classifier, MultiLabelClassifier)
+    model, recipe = classifier.model, presets.get_spec(
+        "mlc_bibtex_spen_e2e").recipe
+    assert model.compiled and model.loss == mlc_presets.LOSS  # the preset's
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(
+        recipe.learning_rate)
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, classifier.num_features)) < 0.05).astype(np.float32)
+    y = (rng.random((4, classifier.num_labels)) < 0.05).astype(np.float32)
+    before = model.get_weights()
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 1
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(before, model.get_weights()))
+    # Compiling again replaces the preset's loss and optimizer.
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse",
+                  metrics=[mlc_metrics.ExampleF1(classifier.threshold)])
+    assert model.loss == "mse"
+    assert "example_f1" in model.fit(x, y, batch_size=4, verbose=0).history
+    with pytest.raises(PresetError, match="not a MultiLabelClassifier"):
+        MultiLabelClassifier.from_preset("foe_3")
+
+
+def test_loaded_baseline_models_are_compiled_at_their_recipe_rate():
+    for row in ("br", "mlp"):
+        name = f"mlc_delicious_{row}"
+        model = presets.load_preset(name).model
+        recipe = presets.get_spec(name).recipe
+        rate = (mlc_presets.MLP_LEARNING_RATE if row == "mlp"
+                else recipe.learning_rate)
+        assert model.compiled and model.loss == mlc_presets.LOSS
+        assert float(model.optimizer.learning_rate) == pytest.approx(rate)
+
+
+def test_a_multi_label_preset_naming_no_recipe_loads_with_the_default(
+        trained, tmp_path):
+    folder = tmp_path / "mine"
+    shutil.copytree(trained["folders"]["br"], folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata.pop("name")
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    model = MultiLabelClassifier.from_preset(folder).model
+    assert model.compiled and float(model.optimizer.learning_rate) == (
+        pytest.approx(mlc_presets.MlcRecipe("bibtex", "br").learning_rate))
+
+
 def test_stored_threshold_is_the_best_on_the_validation_slice(loaded, bibtex):
     classifier = loaded["mlp"]
     x, y = bibtex.validation

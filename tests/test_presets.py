@@ -162,6 +162,81 @@ def test_from_preset_accepts_names_and_folders_and_checks_the_type(
         SPEN.from_preset("proximalnet")
 
 
+# === Loaded presets come back compiled ===
+
+
+def _changed(before, after):
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_from_preset_is_compiled_and_fits_one_step_without_compile():
+    from spen_keras.denoising import MaskedMeanSquaredError, PSNR
+
+    model = SPEN.from_preset("dp_3")
+    recipe = presets.get_spec("dp_3").recipe
+    assert model.compiled
+    assert isinstance(model.loss, MaskedMeanSquaredError)  # the preset's
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(
+        recipe.learning_rate)
+    x = np.full((2, 24, 32, 1), 0.4, np.float32)
+    y = np.full((2, 24, 32, 1), 0.45, np.float32)
+    before = model.get_weights()
+    history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 1
+    assert np.isfinite(history.history["loss"][0])
+    assert "psnr" in history.history  # the preset's metric
+    assert isinstance(model.metrics[-1].metrics[0], PSNR)
+    assert _changed(before, model.get_weights())
+    # Compiling again replaces the preset's loss and optimizer.
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    assert model.loss == "mse"
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 1
+
+
+def test_every_keras_preset_loads_compiled_by_its_own_recipe():
+    for name in ("proximalnet", "feedforward_convnet", "foe_3"):
+        model = load_preset(name)
+        recipe = presets.get_spec(name).recipe
+        assert model.compiled, name
+        assert type(model.loss) is type(recipe.task.loss()), name
+        assert float(model.optimizer.learning_rate) == pytest.approx(
+            recipe.learning_rate), name
+
+
+def test_a_trained_user_preset_loads_compiled_by_its_recipe(tiny_preset):
+    directory, _ = tiny_preset
+    model = load_preset(directory)
+    assert model.compiled
+    assert float(model.optimizer.learning_rate) == pytest.approx(
+        presets.get_spec("foe_3").recipe.learning_rate)
+
+
+def test_a_preset_of_your_own_model_loads_uncompiled(tmp_path):
+    model = keras.Sequential([keras.layers.Dense(3)])
+    model.build((None, 5))
+    model.compile(optimizer="adam", loss="mse")
+    save_to_preset(model, tmp_path / "dense", {"note": "no recipe"})
+    assert not load_preset(tmp_path / "dense").compiled
+    save_to_preset(model, tmp_path / "named", {"name": "no_such_preset"})
+    assert not load_preset(tmp_path / "named").compiled
+
+
+def test_srl_preset_models_load_compiled():
+    from spen_keras.srl.srl_labeler import SrlLabeler
+    from spen_keras.srl.srl_layers import grid_cross_entropy
+
+    labeler = SrlLabeler.from_preset("srl_spen_lp")  # decodes srl_spen_h's
+    assert labeler.model.compiled
+    assert labeler.model.loss is grid_cross_entropy
+    assert float(labeler.model.optimizer.learning_rate) == pytest.approx(
+        presets.get_spec("srl_spen_h").recipe.learning_rate)
+    with pytest.raises(PresetError, match="not a SrlLabeler"):
+        SrlLabeler.from_preset("foe_3")
+
+
 @pytest.mark.parametrize("steps, cap, expected", [
     (600, 25, (25, 24)), (37, 25, (1, 37)), (30, 25, (15, 2)), (4, 25, (4, 1)),
 ])

@@ -33,6 +33,7 @@ import numpy as np
 from spen_keras import presets
 from spen_keras.keras_preset_kind import architecture
 from spen_keras.keras_preset_kind import check_finite_weights
+from spen_keras.keras_preset_kind import compile_like_its_recipe
 from spen_keras.keras_preset_kind import load_weights_file
 from spen_keras.keras_preset_kind import rebuild
 from spen_keras.keras_preset_kind import save_weights_file
@@ -49,6 +50,8 @@ MLC_KIND = "mlc"
 FORMAT = "spen_keras.mlc preset"
 MODELS = ("br", "mlp", "spen")
 TRAINING_MODES = ("unrolled", "ssvm")
+MLP_LEARNING_RATE = 1e-3  # Adam's rate of the MLP (and a SPEN's pretraining)
+LOSS = "binary_crossentropy"  # every model's training loss (SSVM: its margin)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +70,7 @@ class MlcRecipe:
             F and its local term through Init, Sec. 5).
         epochs: epochs of BR, or of a SPEN after its pretraining.
         learning_rate: Adam's rate (BR; a SPEN's joint phase; the MLP
-            uses 1e-3).
+            uses `MLP_LEARNING_RATE`).
         batch_size: examples per step.
         num_steps: T, unrolled steps of a SPEN.
         global_units: the global energy's hidden widths (C1's rows).
@@ -116,6 +119,17 @@ class MlcRecipe:
                 raise ValueError(f"Unknown {field} {getattr(self, field)!r};"
                                  f" expected one of {allowed}.")
 
+    def compile(self, model, learning_rate=None):
+        """Compiles `model` as this recipe trains it: binary cross-entropy
+        (an SSVM SPEN trains on its margin and evaluates this) and Adam at
+        `learning_rate`, by default the rate of the recipe's last phase
+        (`learning_rate`; the MLP's `MLP_LEARNING_RATE`). Training and
+        loading a preset both use it."""
+        if learning_rate is None:
+            learning_rate = (MLP_LEARNING_RATE if self.model == "mlp"
+                             else self.learning_rate)
+        model.compile(keras.optimizers.Adam(learning_rate), LOSS)
+
 
 # === Loading and saving ===
 
@@ -139,6 +153,10 @@ def load_mlc(directory, config):
                           f"preset ({type(error).__name__}: {error}).") from None
     model = rebuild(model_config, origin)
     load_weights_file(model, directory / WEIGHTS_FILE, origin)
+    # Compiled by its registered recipe (a folder naming none: the family's
+    # default recipe of its model), ready for `fit`.
+    compile_like_its_recipe(model, directory, MLC_KIND,
+                            MlcRecipe(dataset, kind))
     classifier = MultiLabelClassifier(model, threshold, dataset, label_names,
                                       kind)
     metadata_path = directory / presets.METADATA_FILE
@@ -249,15 +267,14 @@ def train_one_seed(recipe, seed, log=print):
 
     if recipe.model == "br":
         model = mlc_models.logistic_regression(num_features, num_labels)
-        model.compile(keras.optimizers.Adam(recipe.learning_rate),
-                      "binary_crossentropy")
+        recipe.compile(model)
         best = _fit(model, data, recipe.epochs, recipe.batch_size, recipe,
                     seed, log, predictor(model))
         facts["history"] = best.history
     else:
         model = mlc_models.mlp_classifier(num_features, num_labels,
                                           recipe.hidden_units, recipe.dropout)
-        model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        recipe.compile(model, MLP_LEARNING_RATE)
         log(f" pretraining the MLP ({recipe.pretrain_epochs} epochs)")
         best = _fit(model, data, recipe.pretrain_epochs, recipe.batch_size,
                     recipe, seed, None, predictor(model))
@@ -301,7 +318,7 @@ def _train_spen(mlp, recipe, data, seed, log, predictor, facts):
             continue
         for layer in clamped:
             layer.trainable = free
-        spen.compile(keras.optimizers.Adam(rate), "binary_crossentropy")
+        recipe.compile(spen, rate)
         log(f" SPEN ({recipe.training_mode}), {epochs} epochs with the "
             f"local part {'free' if free else 'clamped'}")
         best = _fit(spen, data, epochs, recipe.batch_size, recipe, seed,

@@ -8,11 +8,15 @@ from spen_keras.mlc.mlc_models import MultiLabelSpen
 class MultiLabelClassifier:
     """A trained multi-label model, its decision threshold and label names.
 
-    What an "mlc" preset loads as. `model` is the Keras model itself (a
-    `MultiLabelSpen`, or a `keras.Sequential` for the BR and MLP baselines):
-    fit it further, or export it (`model.export(path)`) for serving; its
-    output is the soft labels y in [0, 1]^L, and `threshold` (chosen on the
-    validation slice when the preset was trained) turns them into labels.
+    What an "mlc" preset loads as (`MultiLabelClassifier.from_preset` or
+    `load_preset`). `model` is the Keras model itself (a `MultiLabelSpen`,
+    or a `keras.Sequential` for the BR and MLP baselines): fit it further,
+    or export it (`model.export(path)`) for serving; its output is the soft
+    labels y in [0, 1]^L, and `threshold` (chosen on the validation slice
+    when the preset was trained) turns them into labels. A preset's `model`
+    comes compiled as its recipe trains it (binary cross-entropy, Adam at
+    the rate of the recipe's last phase), so `model.fit` works at once;
+    compile again to change them.
 
     Args:
         model: the Keras model, x (n, F) -> soft labels (n, L).
@@ -35,6 +39,19 @@ class MultiLabelClassifier:
         self.dataset = dataset
         self.label_names = tuple(label_names)
         self.kind = kind
+
+    @classmethod
+    def from_preset(cls, preset):
+        """Loads a multi-label preset (e.g. "mlc_bibtex_spen_e2e", or a
+        preset folder's path), its `model` compiled (see the class doc).
+
+        Raises:
+            spen_keras.presets.PresetError: naming the file and the problem
+                (a `PresetTypeError` if the preset is not multi-label).
+        """
+        from spen_keras.presets import load_preset_as
+
+        return load_preset_as(preset, cls)
 
     @property
     def num_features(self):

@@ -41,6 +41,7 @@ import tensorflow as tf
 from spen_keras import presets
 from spen_keras.keras_preset_kind import architecture
 from spen_keras.keras_preset_kind import check_finite_weights
+from spen_keras.keras_preset_kind import compile_like_its_recipe
 from spen_keras.presets import CONFIG_FILE, WEIGHTS_FILE, PresetError
 from spen_keras.srl import srl_data
 from spen_keras.srl import srl_decode
@@ -96,6 +97,17 @@ class SrlRecipe:
     @property
     def warm_start(self):
         return self.base
+
+    def compile(self, model, learning_rate=None):
+        """Compiles `model` as this recipe trains it: cross-entropy over the
+        roles (a local model's arcs, or the SPEN's grid) with the `ArcF1`
+        metric, and Adam at `learning_rate` (a rate or a schedule; default
+        the recipe's rate). Training and loading a preset both use it."""
+        loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                if isinstance(model, LocalSrlModel) else grid_cross_entropy)
+        model.compile(optimizer=keras.optimizers.Adam(
+            self.learning_rate if learning_rate is None else learning_rate),
+            loss=loss, metrics=[ArcF1()])
 
 
 LOCAL_RECIPE = SrlRecipe(model="local")
@@ -172,6 +184,11 @@ def load_srl(directory, config):
     if not np.isfinite(keras.ops.convert_to_numpy(output)).all():
         raise PresetError(f"Preset {directory} gives non-finite outputs.")
     labeler = SrlLabeler(model, vocabulary, roles, decoder)
+    # Compiled by its registered recipe (a folder naming none: the
+    # family's default recipe of its model), ready for `fit`.
+    compile_like_its_recipe(model, directory, SRL_KIND,
+                            LOCAL_RECIPE if labeler.kind == "local"
+                            else SPEN_RECIPE)
     labeler.source = str(weights)
     return labeler
 
@@ -330,12 +347,8 @@ def _train_local(recipe, verbose, steps=None, root=None):
     model.build((None, ids.shape[1]))
     per_epoch = -(-len(ids) // recipe.batch_size)
     total = per_epoch * recipe.epochs if steps is None else steps
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules
-                                        .CosineDecay(recipe.learning_rate,
-                                                     total, alpha=0.05)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[ArcF1()])
+    recipe.compile(model, keras.optimizers.schedules.CosineDecay(
+        recipe.learning_rate, total, alpha=0.05))
     dataset = (tf.data.Dataset.from_tensor_slices((ids, roles))
                .repeat().shuffle(65536, seed=recipe.seed)
                .batch(recipe.batch_size))
@@ -415,12 +428,8 @@ def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
             training_mode=recipe.training_mode)
         build_model(model, len(base.vocabulary.templates))
         srl_spen.copy_local_model(model, base.model)
-        model.compile(
-            optimizer=keras.optimizers.Adam(keras.optimizers.schedules
-                                            .CosineDecay(recipe.learning_rate,
-                                                         chunks * chunk,
-                                                         alpha=0.05)),
-            loss=grid_cross_entropy, metrics=[ArcF1()])
+        recipe.compile(model, keras.optimizers.schedules.CosineDecay(
+            recipe.learning_rate, chunks * chunk, alpha=0.05))
         # Built on every variable before any is clamped, so that freeing
         # the local term later finds its optimizer slots.
         model.optimizer.build(model.trainable_variables)
