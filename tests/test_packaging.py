@@ -67,3 +67,66 @@ def test_mulan_arff_files_ship_with_the_package():
     assert {"bibtex/*", "delicious/*", "dummy_data/**/*"} <= {
         pattern.strip() for pattern in patterns.split(",")}
     assert "liac-arff" in config["options"]["install_requires"]
+
+
+# === Licences and metadata ===
+
+# Each shipped data set: names NOTICE must mention, its licence or terms,
+# and the file that states them (listed in setup.cfg's license_files).
+DATA_LICENCES = {
+    "7-Scenes": (("Microsoft Research License Agreement", "non-commercial"),
+                 "datasets/seven_scenes/embedded/LICENSE-MSR-LA-7-Scenes.rtf"),
+    "Mulan": (("Bibtex", "Delicious", "research use"),
+              "datasets/mulan/README.md"),
+    "CoNLL-2005": (("shared task", "research", "Penn Treebank",
+                    "LDC licence", "not included"),
+                   "datasets/conll2005/README.md"),
+}
+
+
+def _flat(text):
+    return " ".join(text.split())
+
+
+def test_notice_names_every_shipped_data_set_and_its_licence():
+    notice = _flat((ROOT / "NOTICE").read_text())
+    assert "Apache License, Version 2.0" in notice
+    for dataset, (terms, terms_file) in DATA_LICENCES.items():
+        assert dataset in notice, dataset
+        for term in terms:
+            assert term in notice, (dataset, term)
+        assert (ROOT / terms_file).is_file(), terms_file
+        assert terms_file in notice, terms_file
+
+
+def test_installed_metadata_lists_the_licence_files_and_project_urls():
+    import importlib.metadata
+
+    metadata = importlib.metadata.metadata("spen-keras")
+    licence_files = metadata.get_all("License-File") or []
+    assert {"LICENSE", "NOTICE"} <= set(licence_files)
+    licence = _flat(metadata["License"])
+    for dataset, (_, terms_file) in DATA_LICENCES.items():
+        assert terms_file in licence_files, (terms_file, "reinstall: "
+                                             ".venv/bin/pip install -e .")
+        assert dataset in licence, dataset
+    assert "Microsoft Research License Agreement" in licence
+    urls = dict(entry.split(", ", 1)
+                for entry in metadata.get_all("Project-URL") or [])
+    assert {"Documentation", "Source", "Tracker"} <= set(urls), urls
+    assert all(url.startswith("https://") for url in urls.values())
+    distribution = importlib.metadata.distribution("spen-keras")
+    shipped = {str(f) for f in distribution.files or []}
+    for name in licence_files:
+        assert any(f.endswith(name) for f in shipped), name
+
+
+def test_no_penn_treebank_words_ship():
+    """The public CoNLL-2005 layers never include the LDC words: no words
+    layer under public/, and the package data does not ask for one."""
+    public = ROOT / "datasets" / "conll2005" / "public"
+    assert not [p for p in public.rglob("*") if "words" in p.name]
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    patterns = config["options.package_data"]["spen_keras.datasets.conll2005"]
+    assert "words" not in patterns
