@@ -18,6 +18,10 @@ from importlib import import_module
 from importlib import metadata
 from typing import Callable
 
+from spen_keras.presets import PresetError
+from spen_keras.presets import get_spec
+from spen_keras.presets import list_presets
+from spen_keras.presets import read_metadata
 from spen_keras.presets import register_presets
 from spen_keras.tables import register_table
 
@@ -68,6 +72,46 @@ def register_family(name, presets=(), tables=(), commands=(),
     _FAMILIES[name] = {"presets": [s.name for s in presets],
                        "tables": [t.name for t in tables],
                        "commands": [c.name for c in commands]}
+
+
+def check_preset_family(preset, family, what, error):
+    """Refuses, before its model loads, a preset of another family.
+
+    Given to another family's command, a preset's model fails deep inside
+    it (an SRL preset in `denoise`: "'SrlLabeler' object is not
+    callable"); its family is known without loading it, from its spec (a
+    registered name) or its folder's metadata.json. A folder whose metadata
+    names no family, and a preset that does not resolve, pass: loading
+    reports them.
+
+    Args:
+        preset: a registered name or a preset folder's path.
+        family: the family the command serves ("denoising").
+        what: how the message names that family's presets ("denoising",
+            "multi-label").
+        error: the exception class to raise (the family's own).
+
+    Raises:
+        error: one line naming the preset, its family and the command that
+            lists the presets the command takes.
+    """
+    if isinstance(preset, str) and preset in list_presets():
+        spec = get_spec(preset)
+        other, table = spec.family, spec.table
+    else:
+        try:
+            metadata = read_metadata(preset)
+        except PresetError:
+            return
+        other, table = metadata.get("family"), metadata.get("table")
+    if other is None or other == family:
+        return
+    where = f"the {other} family" + (f" ({table})" if table else "")
+    listing = " or ".join(f"`spen-keras zoo list --table {name}`" for name
+                          in _FAMILIES.get(family, {}).get("tables", ()))
+    raise error(f"Preset {str(preset)!r} is not a {what} preset: it belongs "
+                f"to {where}; the {what} presets are listed by "
+                f"{listing or '`spen-keras zoo list`'}.")
 
 
 def positive_int(text):

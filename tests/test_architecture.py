@@ -17,7 +17,7 @@ PACKAGE = ROOT / "spen_keras"
 CORE = ["backend_check", "energies", "step_rules", "unrolled_minimizer",
         "spen", "presets", "keras_preset_kind", "preset_training", "tables",
         "family", "tiled_inference", "resumable_training", "decoding",
-        "distribute"]
+        "distribute", "user_files"]
 FAMILIES = ["denoising", "srl", "mlc"]
 FORBIDDEN_FOR_CORE = ("spen_keras.zoo", "spen_keras.cli",
                       "spen_keras.datasets",

@@ -508,7 +508,7 @@ def test_existing_output_needs_force(trained, rows_csv, tmp_path, capsys):
                      "--preset", folder]) == 2
     err = capsys.readouterr().err
     assert err.startswith("spen-keras: error: ") and err.count("\n") == 1
-    assert "already exists" in err and "--force" in err
+    assert "exists; pass --overwrite to replace it" in err
     assert output.read_text() == "mine\n"
     assert cli.main(["predict-labels", str(rows_csv), str(output),
                      "--preset", folder, "--force"]) == 0
@@ -522,7 +522,7 @@ def test_output_over_input_refuses(trained, rows_csv, tmp_path, capsys):
     assert cli.main(["predict-labels", str(copy), str(copy), "--force",
                      "--preset", str(trained["folders"]["br"])]) == 2
     err = capsys.readouterr().err
-    assert "over the input file" in err and err.count("\n") == 1
+    assert "is the input file" in err and err.count("\n") == 1
     assert copy.read_bytes() == before
 
 
@@ -586,7 +586,7 @@ def test_an_output_folder_is_a_one_line_error(trained, rows_csv, tmp_path,
     assert cli.main(["predict-labels", str(rows_csv), str(folder), "--force",
                      "--preset", str(trained["folders"]["br"])]) == 2
     err = capsys.readouterr().err
-    assert "is a folder" in err and err.count("\n") == 1
+    assert "is a directory" in err and err.count("\n") == 1
 
 
 def test_an_interrupted_run_resumes_from_its_finished_seeds(tmp_path,

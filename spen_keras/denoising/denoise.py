@@ -11,9 +11,6 @@ into a model input and the model's output back into raw depth; the
 (dtype('uint16'), (480, 640))
 """
 
-import os
-import pathlib
-import tempfile
 
 import numpy as np
 
@@ -33,6 +30,8 @@ from spen_keras.tiled_inference import DEFAULT_TILE_SIZE
 from spen_keras.tiled_inference import TilingError
 from spen_keras.tiled_inference import predict_tiled
 from spen_keras.tiled_inference import receptive_margin
+from spen_keras.user_files import check_output_file
+from spen_keras.user_files import write_atomically
 
 #: Frames with more pixels than this (640 x 480, a Kinect frame) are denoised
 #: in overlapping tiles by SPEN presets (see `denoise_depth`).
@@ -210,40 +209,24 @@ def _check_frame_size(model, shape):
 
 def check_output_path(input_path, output_path, overwrite=False):
     """Refuses an output that would lose data or land nowhere, before any
-    model runs."""
-    source, target = pathlib.Path(input_path), pathlib.Path(output_path)
-    if target.is_dir():
-        raise DenoisingError(f"Output {target} is a directory; give a file "
-                             "name ending in .png.")
-    if target.suffix.lower() != ".png":
-        raise DenoisingError(f"Output {target} must end in .png: the output "
-                             "is a 16-bit depth PNG.")
-    folder = target.parent
-    if not folder.is_dir():
-        raise DenoisingError(f"Output folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise DenoisingError(f"Output folder {folder} is not writable.")
-    if target.exists() and os.path.samefile(source, target):
-        raise DenoisingError(f"Output {target} is the input file; choose "
-                             "another output.")
-    if target.exists() and not overwrite:
-        raise DenoisingError(f"Output {target} exists; pass --overwrite to "
-                             "replace it.")
+    model runs (`spen_keras.user_files.check_output_file`: not a directory,
+    ends in .png, its folder exists and is writable, not the input, not an
+    existing file unless `overwrite`)."""
+    check_output_file(output_path, input_path, overwrite, suffix=".png",
+                      suffix_reason="the output is a 16-bit depth PNG",
+                      error=DenoisingError)
 
 
 def write_depth_png_atomically(path, depth_uint16):
     """Writes the PNG beside `path` under a temporary name, then renames it
-    over `path`: an existing file is replaced only by a complete one."""
-    path = pathlib.Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.",
-                                         suffix=".png.part", dir=path.parent)
-    os.close(handle)
-    try:
-        write_depth_png(temporary, depth_uint16)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    over `path`: an existing file is replaced only by a complete one.
+
+    Raises:
+        DenoisingError: naming `path` (never the temporary file) when it
+            cannot be written.
+    """
+    write_atomically(path, lambda temporary: write_depth_png(
+        temporary, depth_uint16), error=DenoisingError)
 
 
 def denoise_file(input_path, output_path, preset="dp_3", overwrite=False,

@@ -1,16 +1,17 @@
 """Labelling a user's ARFF/CSV rows with a multi-label preset."""
 
 import csv
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
 from spen_keras import presets
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
 from spen_keras.datasets.mulan.mulan_arff import read_user_features
+from spen_keras.family import check_preset_family
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
+from spen_keras.user_files import check_output_file
+from spen_keras.user_files import write_atomically
 
 
 class MlcInputError(ValueError):
@@ -31,8 +32,10 @@ def predict_file(input_path, output_path=None, preset="mlc_bibtex_spen_e2e",
 
     Writes a CSV (row, labels separated by spaces, number of labels, the
     highest soft score) to `output_path`, or prints one line per row when
-    it is None. An existing output is replaced only with `overwrite`, and
-    never the input itself.
+    it is None. The preset's family and the output (`check_output_file`:
+    its folder exists and is writable, it is not the input, it is replaced
+    only with `overwrite`) are checked before the model loads; the output
+    is written atomically.
 
     Returns:
         (number of rows, the output path or None).
@@ -43,18 +46,10 @@ def predict_file(input_path, output_path=None, preset="mlc_bibtex_spen_e2e",
                             f"{threshold}.")
     if not input_path.is_file():
         raise MlcInputError(f"Input file not found: {input_path}")
+    check_preset_family(preset, "mlc", "multi-label", MlcInputError)
     if output_path is not None:
-        output_path = pathlib.Path(output_path)
-        if output_path.is_dir():
-            raise MlcInputError(f"Output path {output_path} is a folder; "
-                                "give a file name.")
-        if output_path.exists() and output_path.resolve() == \
-                input_path.resolve():
-            raise MlcInputError(f"Refusing to write the output over the "
-                                f"input file {input_path}.")
-        if output_path.exists() and not overwrite:
-            raise MlcInputError(f"Output file {output_path} already exists; "
-                                "pass --force to replace it.")
+        output_path = check_output_file(output_path, input_path, overwrite,
+                                        error=MlcInputError)
     classifier = load_classifier(preset)
     features = read_user_features(input_path, classifier.dataset)
     probabilities = classifier.probabilities(features)
@@ -68,19 +63,15 @@ def predict_file(input_path, output_path=None, preset="mlc_bibtex_spen_e2e",
         for i, labels, _, _ in rows:
             echo(f"{i}\t{labels}")
         return len(rows), None
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{output_path.name}.",
-                                       dir=output_path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
+
+    def write(temporary):
+        with open(temporary, "w", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(["row", "labels", "num_labels", "max_score"])
             for i, labels, count, top in rows:
                 writer.writerow([i, labels, count, f"{top:.4f}"])
-        os.replace(staging, output_path)
-    except BaseException:
-        pathlib.Path(staging).unlink(missing_ok=True)
-        raise
+
+    write_atomically(output_path, write, error=MlcInputError)
     return len(rows), output_path
 
 

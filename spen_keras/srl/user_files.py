@@ -22,13 +22,14 @@ file.
 """
 
 import gzip
-import os
 import pathlib
-import tempfile
 
 from spen_keras.datasets.conll2005.conll2005_layers import Conll2005DataError
+from spen_keras.family import check_preset_family
 from spen_keras.srl import conll_scoring
 from spen_keras.srl.arc_features import sentence_arcs
+from spen_keras.user_files import check_output_file
+from spen_keras.user_files import write_atomically
 
 MIN_COLUMNS = 5
 
@@ -130,34 +131,36 @@ def read_conll_file(path):
 
 
 def check_output_path(output, input_path, overwrite=False):
-    """Refuses an output that is the input, a directory, in a missing
-    folder, or (without overwrite) an existing file."""
-    output = pathlib.Path(output)
-    if output.exists() and output.resolve() == pathlib.Path(
-            input_path).resolve():
-        raise SrlInputError(f"Output {output} is the input file; choose "
-                            "another output.")
-    if output.is_dir():
-        raise SrlInputError(f"Output {output} is a directory; give a file "
-                            "name.")
-    if not output.parent.resolve().is_dir():
-        raise SrlInputError(f"Output folder {output.parent} does not exist.")
-    if output.exists() and not overwrite:
-        raise SrlInputError(f"Output {output} exists; pass --overwrite to "
-                            "replace it.")
-    return output
+    """Refuses an output that is the input, a directory, in a missing or
+    read-only folder, or (without overwrite) an existing file
+    (`spen_keras.user_files.check_output_file`).
+
+    Returns:
+        The output as a `pathlib.Path`.
+    """
+    return check_output_file(output, input_path, overwrite,
+                             error=SrlInputError)
 
 
 def label_file(input_path, output_path, preset="srl_spen_lp", decoder=None,
                overwrite=False):
     """Labels a user's CoNLL file with a preset; writes props to output.
 
+    The preset's family and the output are checked before the model
+    loads; the output is written atomically.
+
     Returns:
         (number of sentences, number of predicates, `SrlScore` or None when
         the file has no gold columns).
+
+    Raises:
+        SrlInputError: for a preset of another family, an unusable input
+            or output file (one line naming it).
     """
     from spen_keras.srl.srl_labeler import SrlLabeler
 
+    check_preset_family(preset, "srl", "semantic role labelling",
+                        SrlInputError)
     output = check_output_path(output_path, input_path, overwrite)
     sentences, has_gold = read_conll_file(input_path)
     labeler = SrlLabeler.from_preset(preset)
@@ -165,18 +168,11 @@ def label_file(input_path, output_path, preset="srl_spen_lp", decoder=None,
     predicted = labeler.label(prepared, decoder=decoder)
     text = conll_scoring.props_text(
         [(s.lemmas, spans) for s, spans in zip(sentences, predicted)])
-    handle, temporary = tempfile.mkstemp(dir=output.parent,
-                                         prefix=f".{output.name}.",
-                                         suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            data = text.encode("utf-8")
-            stream.write(gzip.compress(data) if output.name.endswith(".gz")
-                         else data)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    data = text.encode("utf-8")
+    if output.name.endswith(".gz"):
+        data = gzip.compress(data)
+    write_atomically(output, lambda temporary: pathlib.Path(
+        temporary).write_bytes(data), error=SrlInputError)
     score = (conll_scoring.score([s.gold for s in sentences], predicted)
              if has_gold else None)
     return len(sentences), sum(len(s.predicates) for s in sentences), score
