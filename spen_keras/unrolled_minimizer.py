@@ -25,6 +25,11 @@ early, during the forward pass, and nothing is saved. The saving is therefore
 a graph-mode one (as in `model.fit`); eagerly the gradients are the same but
 the outer tape still holds the forward internals.
 
+Preconditioning. An energy may scale its gradient per example
+(`Energy.step_scale`, e.g. the noise-aware `QuadraticDataEnergy`): every step
+then moves example n by s_n eta_t times its direction, the same as minimising
+s_n E (same minimum, different step lengths).
+
 Early stop. With `tolerance` set, minimisation stops once the root-mean-square
 change of every example's y between two steps is at most `tolerance`; later
 iterates repeat the converged one. In graph mode each remaining step sits in a
@@ -39,6 +44,7 @@ import keras
 import tensorflow as tf
 
 from spen_keras.energies.base_energy import check_positive
+from spen_keras.energies.saved_model_tracing import is_tracing_for_saved_model
 from spen_keras.step_rules import get_step_rule
 from spen_keras.step_rules.step_rule import serialize_step_rule
 
@@ -239,7 +245,8 @@ class UnrolledMinimizer(keras.layers.Layer):
 
     def energy_gradient(self, y, features=None, extra_energy=None):
         """dE/dy at y, differentiable to second order as `hvp` says."""
-        if self.hvp == "finite_difference" and extra_energy is None:
+        if (self.hvp == "finite_difference" and extra_energy is None
+                and not is_tracing_for_saved_model()):
             return self._finite_difference_gradient(y, features)
         return self._tape_gradient(y, features, extra_energy)
 
@@ -249,6 +256,13 @@ class UnrolledMinimizer(keras.layers.Layer):
         grad = self.energy_gradient(
             self.step_rule.iterate(state), features, extra_energy
         )
+        scale = self.energy.step_scale(self.energy.select_features(features))
+        if scale is not None:
+            # The energy's per-example preconditioner (`Energy.step_scale`).
+            scale = tf.cast(tf.stop_gradient(scale), grad.dtype)
+            grad = grad * tf.reshape(
+                scale, tf.concat([tf.shape(scale),
+                                  tf.ones([tf.rank(grad) - 1], tf.int32)], 0))
         return tuple(self.step_rule.update(grad, state, self._step_size(t)))
 
     def _checkpointed_step(self, state, features, t):
@@ -320,7 +334,11 @@ class UnrolledMinimizer(keras.layers.Layer):
         state = tuple(self.step_rule.init(y0))
 
         def step(state, t):
-            if self.checkpoint and extra_energy is None:
+            # Exported, neither checkpointed nor finite differences: both
+            # change only the backward pass, and their custom gradients would
+            # not be saved (`saved_model_tracing`).
+            if (self.checkpoint and extra_energy is None
+                    and not is_tracing_for_saved_model()):
                 return self._checkpointed_step(state, features, t)
             return self._step(state, features, t, extra_energy)
 

@@ -137,6 +137,29 @@ class Energy(keras.layers.Layer):
         """
         return None
 
+    # --- preconditioning --------------------------------------------------
+
+    def step_scale(self, features):
+        """A per-example factor the minimiser multiplies dE/dy by, or None.
+
+        A diagonal preconditioner that depends on the features only (never
+        on y, and without gradient): minimising s_n E instead of E for
+        example n has the same minimum, but the steps the unrolled
+        minimiser takes are s_n times as long. An energy whose curvature in
+        y changes from example to example by orders of magnitude (e.g. a
+        data term weighted by a per-example noise estimate) uses it to keep
+        learned step sizes inside their stable range on every example.
+
+        Args:
+            features: this term's features (already selected with
+                `select_features`).
+
+        Returns:
+            None (no scaling: the default), or a (batch,) tensor > 0.
+        """
+        del features
+        return None
+
     def call(self, y, features=None):
         self.check_y(y)
         features = self.select_features(features)

@@ -52,6 +52,16 @@ class SumEnergy(Energy):
             return None
         return max(radii)
 
+    def step_scale(self, features):
+        """The product of the terms' step scales (None if no term has one)."""
+        scales = [term.step_scale(term.select_features(features))
+                  for term in self.energies]
+        scales = [s for s in scales if s is not None]
+        if not scales:
+            return None
+        return scales[0] if len(scales) == 1 else tf.math.reduce_prod(
+            tf.stack(scales), axis=0)
+
     def energy(self, y, features):
         return tf.add_n([term(y, features) for term in self.energies])
 
