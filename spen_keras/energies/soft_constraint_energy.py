@@ -103,8 +103,15 @@ class SoftConstraintEnergy(Energy):
             valid = tf.cast(index[..., 0, 0] >= 0, values.dtype)
             # A padding row reads position 0, whatever its other entries.
             safe = tf.where(index[..., :1, :1] >= 0, index, 0)
-            a = tf.gather_nd(values, safe[..., 0, :], batch_dims=1)
-            b = tf.gather_nd(values, safe[..., 1, :], batch_dims=1)
+            # Coordinates -> positions in `flat` (row-major), read with
+            # tf.gather: tf.gather_nd(..., batch_dims=1) transposes an int32
+            # index grid, which oneDNN does not support without AVX-512 and
+            # logs a line about on every process that runs this energy.
+            strides = tf.math.cumprod(tf.shape(values)[1:], exclusive=True,
+                                      reverse=True)
+            position = tf.reduce_sum(safe * strides, axis=-1)
+            a = tf.gather(flat, position[..., 0], axis=1, batch_dims=1)
+            b = tf.gather(flat, position[..., 1], axis=1, batch_dims=1)
         elif self.pairs is not None:
             size = flat.shape[1]
             largest = max(max(p) for p in self.pairs)
