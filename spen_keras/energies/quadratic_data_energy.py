@@ -44,21 +44,23 @@ class QuadraticDataEnergy(Energy):
     The numpy reference of the estimate is
     `spen_keras.denoising.noise_estimate.estimate_noise_sigma`.
 
-    Step stability (`scale_steps=True`, the default with `noise_estimate`):
-    the data term's curvature in y is 1 / (sigma^2 f_n r^2), f_n =
-    (s_n / s_ref)^2, so a frame 10x quieter than the reference has a 100x
-    stiffer data term. A gradient step of learned size eta is stable only
-    while eta times that curvature stays below about 2; the rates learned at
-    f_n near 1 (eta / sigma^2 = 0.2 for `dp_3_noise_aware`) overshoot by a
-    factor eta / (sigma^2 f_n) - 1 per step once f_n < 0.1, and three steps
-    of a raw Kinect frame (f_n = 0.003-0.014) grew the error to thousands of
-    millimetres. The term therefore declares the per-example preconditioner
-    `step_scale` = min(1, f_n) (`Energy.step_scale`): on a quieter frame the
-    whole step is shortened by f_n, so the data term moves y exactly as far
-    as on a frame at the reference level and the prior's pull shrinks with
-    f_n (the same minimum; on a noiseless frame y stays at x). Noisier
-    frames (f_n > 1) keep the full step: their data term is softer, never
-    stiffer. `scale_steps=False` restores the unscaled steps.
+    Step stability (`scale_steps_below=f_min`, default 0.25, with
+    `noise_estimate`): the data term's curvature in y is
+    1 / (sigma^2 f_n r^2), f_n = (s_n / s_ref)^2, so a frame 10x quieter than
+    the reference has a 100x stiffer data term. A gradient step of learned
+    size eta is stable only while eta times that curvature stays below
+    about 2; the rates `dp_3_noise_aware` learned on crops with f_n in
+    [0.25, 4] (eta / sigma^2 = 0.18-0.21) overshoot by a factor
+    eta / (sigma^2 f_n) - 1 per step once f_n < 0.1, and three steps on a
+    raw Kinect frame (f_n = 0.003-0.014) grew the error to metres. The term
+    therefore declares the per-example preconditioner
+    `step_scale` = min(1, f_n / f_min) (`Energy.step_scale`): a frame at
+    least as noisy as f_min takes exactly the steps it was trained with; a
+    quieter one takes steps shortened so that the data term contracts y
+    towards x per step exactly as at f_min, and the prior's pull shrinks
+    with f_n (the same minimum; on a noiseless frame y stays at x). Set
+    f_min to the quietest level the model is trained on ((0.5)^2 for noise
+    scaled by 0.5-2); `scale_steps_below=None` never scales.
 
     Args:
         initial_variance: starting sigma^2 (> 0).
@@ -66,9 +68,10 @@ class QuadraticDataEnergy(Energy):
         noise_profile: None, or (a, b, c) with a > 0, b >= 0.
         noise_estimate: None, or s_ref > 0 (finite; needs `noise_profile`):
             scale the variance by (estimated noise level / s_ref)^2.
-        scale_steps: with `noise_estimate`, shorten the minimiser's steps on
-            frames quieter than s_ref by min(1, (s_n / s_ref)^2) (see above).
-            Ignored without `noise_estimate`.
+        scale_steps_below: with `noise_estimate`, f_min > 0: shorten the
+            minimiser's steps on frames with (s_n / s_ref)^2 below it by
+            that ratio over f_min (see above); None: never. Ignored without
+            `noise_estimate`.
         **kwargs: `Energy` arguments (`features_key`, `dtype`, ...).
 
     Call arguments:
@@ -105,8 +108,8 @@ class QuadraticDataEnergy(Energy):
     requires_features = True
 
     def __init__(self, initial_variance=1.0, trainable_variance=True,
-                 noise_profile=None, noise_estimate=None, scale_steps=True,
-                 **kwargs):
+                 noise_profile=None, noise_estimate=None,
+                 scale_steps_below=0.25, **kwargs):
         super().__init__(**kwargs)
         self.initial_variance = check_positive(
             "initial_variance", initial_variance
@@ -143,7 +146,10 @@ class QuadraticDataEnergy(Energy):
                     f"{noise_estimate!r}.")
             noise_estimate = reference
         self.noise_estimate = noise_estimate
-        self.scale_steps = bool(scale_steps)
+        if scale_steps_below is not None:
+            scale_steps_below = check_positive("scale_steps_below",
+                                               scale_steps_below)
+        self.scale_steps_below = scale_steps_below
 
     def build(self, y_shape, features_shape=None):
         self.log_variance = self.add_weight(
@@ -254,13 +260,14 @@ class QuadraticDataEnergy(Energy):
         return tf.square(self.noise_level(features) / self.noise_estimate)
 
     def step_scale(self, features):
-        """min(1, (s_n / s_ref)^2) per example with `noise_estimate` and
-        `scale_steps`, else None (see the class docstring)."""
-        if self.noise_estimate is None or not self.scale_steps:
+        """min(1, (s_n / s_ref)^2 / f_min) per example with `noise_estimate`
+        and `scale_steps_below=f_min`, else None (see the class
+        docstring)."""
+        if self.noise_estimate is None or self.scale_steps_below is None:
             return None
         features = tf.convert_to_tensor(features, self.compute_dtype)
-        return tf.stop_gradient(
-            tf.minimum(self._noise_factor(features), 1.0))
+        return tf.stop_gradient(tf.minimum(
+            self._noise_factor(features) / self.scale_steps_below, 1.0))
 
     def energy(self, y, features):
         if features.shape.rank is not None and y.shape.rank is not None:
@@ -306,7 +313,7 @@ class QuadraticDataEnergy(Energy):
                 "noise_profile": (None if self.noise_profile is None
                                   else list(self.noise_profile)),
                 "noise_estimate": self.noise_estimate,
-                "scale_steps": self.scale_steps,
+                "scale_steps_below": self.scale_steps_below,
             }
         )
         return config
