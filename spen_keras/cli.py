@@ -37,6 +37,10 @@ from spen_keras.family import positive_int
 
 DEFAULT_USER_PRESETS = "spen-keras-presets"
 
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells
+#: report it).
+INTERRUPTED = 130
+
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, with every usage error on one line and exit status 2."""
@@ -81,6 +85,26 @@ def run_zoo_reproduce(args):
           f"figures in {time.perf_counter() - started:.0f} s.")
 
 
+def load_hint(output):
+    """How to name a trained preset folder for `load_preset`.
+
+    A registered name always means the shipped preset, and a bare name
+    ("my_br") is not a path at all (`presets.resolve_preset`), so a folder
+    in the working directory is named "./my_br". A relative path starting
+    with "~" gets "./" too: `load_preset` would expand it to a home folder.
+
+    Args:
+        output: the folder the preset was written to.
+
+    Returns:
+        The folder as a string `load_preset` resolves to it.
+    """
+    text = str(output)
+    if os.path.isabs(text) or (os.sep in text and not text.startswith("~")):
+        return text
+    return os.curdir + os.sep + text
+
+
 def run_train(args):
     from spen_keras import distribute
     from spen_keras import presets
@@ -93,6 +117,10 @@ def run_train(args):
     backup = pathlib.Path(args.backup_dir or
                           pathlib.Path("runs") / "backup" / spec.name)
     steps = args.steps or getattr(spec.recipe, "steps", None)
+    # Ctrl-C from here on: one line saying how to resume (see main).
+    args.interrupted = (f"Training {spec.name} was interrupted; run the same "
+                        f"command again to resume from its backup in "
+                        f"{backup}.")
     print(f"Training {spec.name} ({spec.row})"
           + (f" for {steps} steps" if steps else "")
           + f" into {output}; resumable backup in {backup}.")
@@ -109,31 +137,49 @@ def run_train(args):
     paper = "-" if spec.paper_value is None else spec.paper_value
     print(f"{spec.row}: {metadata['our_value']:.2f} ({spec.metric}, paper "
           f"{paper}); {metadata['wall_time_s']:.0f} s. Preset written to "
-          f"{output}; load it with load_preset('{output}').")
+          f"{output}; load it with load_preset({load_hint(output)!r}).")
 
 
-def build_parser():
-    import spen_keras  # registers families, tables, presets
-    from spen_keras.family import list_commands
-    from spen_keras.tables import list_tables
+def build_parser(tables=None, commands=None, version=None):
+    """The `spen-keras` argument parser.
+
+    Args:
+        tables: the names `zoo` offers; None: the registry's.
+        commands: the families' `FamilyCommand`s; None: the registry's.
+        version: the version `--version` prints; None: the package's.
+
+    When any is None, all three come from `spen_keras`, imported here
+    (TensorFlow and every family's registration). `spen_keras_launcher`
+    passes all three to answer `COMMAND --help` without TensorFlow;
+    tests/test_cli.py checks that both parsers print the same help.
+    """
+    if tables is None or commands is None or version is None:
+        import spen_keras  # registers families, tables, presets
+        from spen_keras.family import list_commands
+        from spen_keras.tables import list_tables
+
+        tables, commands = list_tables(), list_commands().values()
+        version = spen_keras.__version__
 
     parser = OneLineErrorParser(
         prog="spen-keras",
         description="Structured Prediction Energy Networks in Keras.",
     )
     parser.add_argument("--version", action="version",
-                        version=f"spen-keras {spen_keras.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True,
-                                     parser_class=OneLineErrorParser)
-    zoo = commands.add_parser("zoo", help="pretrained presets and tables")
+                        version=f"spen-keras {version}")
+    subcommands = parser.add_subparsers(dest="command", required=True,
+                                        parser_class=OneLineErrorParser)
+    zoo = subcommands.add_parser("zoo", help="pretrained presets and tables")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True,
                                       parser_class=OneLineErrorParser)
     zoo_list = zoo_commands.add_parser("list", help="list the presets")
-    zoo_list.add_argument("--table", choices=list_tables(), default=None)
+    zoo_list.add_argument("--table", choices=tables, default=None,
+                          help="only this table's presets (default: all)")
     zoo_list.set_defaults(handler=run_zoo_list)
     reproduce = zoo_commands.add_parser(
         "reproduce", help="reproduce a table of the paper")
-    reproduce.add_argument("table", choices=list_tables())
+    reproduce.add_argument("table", choices=tables,
+                           help="the table to reproduce")
     reproduce.add_argument("--retrain", action="store_true",
                            help="retrain every row first (into "
                                 "OUTPUT_DIR/presets)")
@@ -152,9 +198,11 @@ def build_parser():
                            help="default outputs/TABLE")
     reproduce.set_defaults(handler=run_zoo_reproduce)
 
-    train = commands.add_parser(
+    train = subcommands.add_parser(
         "train", help="train one preset into a user preset folder")
-    train.add_argument("--preset", required=True)
+    train.add_argument("--preset", required=True,
+                       help="the registered preset to train (see "
+                            "`spen-keras zoo list`)")
     train.add_argument("--output-dir", default=None,
                        help=f"preset folder to write (default "
                             f"{DEFAULT_USER_PRESETS}/NAME)")
@@ -181,8 +229,8 @@ def build_parser():
     train.set_defaults(handler=run_train)
 
     # The families' own commands (e.g. denoise, demo).
-    for command in list_commands().values():
-        sub = commands.add_parser(command.name, help=command.help)
+    for command in commands:
+        sub = subcommands.add_parser(command.name, help=command.help)
         command.configure(sub)
         sub.set_defaults(handler=command.run)
     return parser
@@ -196,7 +244,11 @@ def main(argv=None):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = _one_line_warning
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # while TensorFlow loads
+        print("spen-keras: interrupted.", file=sys.stderr)
+        return INTERRUPTED
     args.argv = argv  # recorded in the metadata of what it trains
     from spen_keras.distribute import StrategyError
     from spen_keras.family import user_errors
@@ -213,6 +265,12 @@ def main(argv=None):
     except TrainingDivergedError as error:
         print(f"spen-keras: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a fault: one line (how to resume,
+        # where a command set one), not a traceback.
+        message = getattr(args, "interrupted", "interrupted.")
+        print(f"spen-keras: {message}", file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 

@@ -2,11 +2,13 @@
 subprocesses (the console script a user runs) for what only a process
 shows: exit codes, log lines, the backend check, the fast help."""
 
+import argparse
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -101,11 +103,11 @@ def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
     # command prints anything.
     code = "import sys, spen_keras_launcher; " \
            "sys.exit(spen_keras_launcher.main(sys.argv[1:]))"
-    process = subprocess.Popen([sys.executable, "-c", code, "zoo", "list"],
-                               cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    process.stdout.close()
-    stderr = process.stderr.read()
+    with subprocess.Popen([sys.executable, "-c", code, "zoo", "list"],
+                          cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as process:
+        process.stdout.close()
+        stderr = process.stderr.read()
     assert process.wait(timeout=600) == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
 
@@ -240,3 +242,270 @@ def test_demo_trains_the_dp3_preset_model_and_reports_psnr(capsys):
 def test_demo_default_run_improves_psnr_by_5_db():
     figures = run(["demo"])
     assert figures["after"] > figures["noisy"] + 5.0
+
+
+# === Issue 20: every fault a user meets is one line ===
+
+SRL_SENTENCE = ("The NN (S1(S(NP*) * -\nate VBD (VP* * eat\n"
+                "fish NN (NP*)))) * -\n\n")
+
+
+def one_error_line(capsys, *expected, warnings_too=False):
+    """The command's stderr: exactly one line, with every expected piece
+    (after any warning lines, with `warnings_too`)."""
+    err = capsys.readouterr().err
+    if warnings_too:
+        err = "".join(line for line in err.splitlines(keepends=True)
+                      if not line.startswith("spen-keras: warning: "))
+    assert err.startswith("spen-keras: error: ") and err.count("\n") == 1, err
+    for piece in expected:
+        assert piece in err, err
+    return err
+
+
+@pytest.fixture()
+def conll(tmp_path):
+    path = tmp_path / "in.conll"
+    path.write_text(SRL_SENTENCE)
+    return path
+
+
+@pytest.fixture()
+def rows(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text(",".join(["0"] * 1836) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("preset, family", [("srl_spen_lp", "srl (table2)"),
+                                            ("mlc_bibtex_br", "mlc (mlc)")])
+def test_denoise_refuses_another_familys_preset_before_loading_it(
+        preset, family, crop, tmp_path, no_model, capsys):
+    assert cli.main(["denoise", str(crop), str(tmp_path / "o.png"),
+                     "--preset", preset]) == 2
+    one_error_line(capsys, f"Preset '{preset}' is not a denoising preset: "
+                           f"it belongs to the {family.split()[0]} family",
+                   "`spen-keras zoo list --table table1`")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_preset_folders_family_comes_from_its_metadata(crop, tmp_path,
+                                                         no_model, capsys):
+    folder = tmp_path / "my_srl"
+    shutil.copytree(presets_root() / "srl_spen_h", folder)
+    assert cli.main(["denoise", str(crop), str(tmp_path / "o.png"),
+                     "--preset", str(folder)]) == 2
+    one_error_line(capsys, f"Preset '{folder}' is not a denoising preset")
+
+
+def presets_root():
+    from spen_keras import presets
+
+    return presets.shipped_preset_dir("dp_3").parent
+
+
+def test_srl_label_and_predict_labels_refuse_a_denoising_preset(
+        conll, rows, tmp_path, no_model, capsys):
+    assert cli.main(["srl-label", str(conll), str(tmp_path / "o.props"),
+                     "--preset", "dp_3"]) == 2
+    one_error_line(capsys, "Preset 'dp_3' is not a semantic role labelling "
+                           "preset", "--table table2")
+    assert cli.main(["predict-labels", str(rows), str(tmp_path / "o.csv"),
+                     "--preset", "dp_3"]) == 2
+    one_error_line(capsys, "Preset 'dp_3' is not a multi-label preset",
+                   "--table mlc")
+
+
+def test_a_read_only_output_folder_is_refused_before_the_model_loads(
+        crop, conll, rows, tmp_path, no_model, monkeypatch, capsys):
+    from spen_keras import user_files
+
+    # Simulated: root (as in CI containers) may write into any folder.
+    monkeypatch.setattr(user_files, "folder_is_writable",
+                        lambda folder: pathlib.Path(folder) != tmp_path)
+    for argv in (["srl-label", str(conll), str(tmp_path / "o.props")],
+                 ["predict-labels", str(rows), str(tmp_path / "o.csv")],
+                 ["denoise", str(crop), str(tmp_path / "o.png")]):
+        assert cli.main(argv) == 2
+        one_error_line(capsys, f"Output folder {tmp_path} is not writable.")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+@pytest.mark.parametrize("command", ["denoise", "srl-label",
+                                     "predict-labels"])
+def test_an_output_that_cannot_be_written_names_the_users_path(
+        command, crop, conll, rows, capsys):
+    # /proc passes the permission check as root but refuses new files:
+    # found only at write time, after the model ran.
+    if command == "denoise":
+        argv = [str(crop), "/proc/o.png", "--preset", "foe_3"]
+    elif command == "srl-label":
+        argv = [str(conll), "/proc/o.props"]
+    else:
+        argv = [str(rows), "/proc/o.csv", "--preset", "mlc_bibtex_br"]
+    assert cli.main([command, *argv]) == 2
+    # (denoise may first warn that the crop is quieter than foe_3's noise)
+    err = one_error_line(capsys, argv[1], warnings_too=True)
+    assert ".part" not in err and "/proc/." not in err
+
+
+def test_ctrl_c_while_training_is_one_line_naming_the_backup(
+        tmp_path, monkeypatch, capsys):
+    from spen_keras import presets
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(presets, "train_preset", interrupted)
+    assert cli.main(["train", "--preset", "foe_3", "--backup-dir",
+                     str(tmp_path / "b")]) == cli.INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert err == (f"spen-keras: Training foe_3 was interrupted; run the same "
+                   f"command again to resume from its backup in "
+                   f"{tmp_path / 'b'}.\n")
+
+
+def test_ctrl_c_in_any_command_is_one_line_exit_130(monkeypatch, capsys):
+    from spen_keras import presets
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(presets, "list_presets", interrupted)
+    assert cli.main(["zoo", "list"]) == 130
+    assert capsys.readouterr().err == "spen-keras: interrupted.\n"
+    # Before any command runs (while TensorFlow loads), in the launcher.
+    monkeypatch.setattr(spen_keras_launcher, "_run", interrupted)
+    assert spen_keras_launcher.main(["zoo", "list"]) == 130
+    assert capsys.readouterr().err == "spen-keras: interrupted.\n"
+
+
+def test_ctrl_c_during_a_real_training_run(tmp_path):
+    import signal
+
+    code = "import sys, spen_keras_launcher; " \
+           "sys.exit(spen_keras_launcher.main(sys.argv[1:]))"
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "train", "--preset", "foe_3", "--steps",
+         "500", "--output-dir", "out"], cwd=tmp_path, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Interrupt once the first checkpoint is written (training is running).
+    checkpoint = tmp_path / "runs" / "backup" / "foe_3" / "checkpoint.npz"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err == ("spen-keras: Training foe_3 was interrupted; run the same "
+                   "command again to resume from its backup in "
+                   "runs/backup/foe_3.\n")
+    assert checkpoint.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("output, hint", [
+    ("my_br", "./my_br"), ("runs/my_br", "runs/my_br"),
+    ("./my_br", "./my_br"), ("../my_br", "../my_br"),
+    ("/abs/my_br", "/abs/my_br"), ("dp_3", "./dp_3"), ("~x", "./~x"),
+])
+def test_load_hint_names_the_folder_as_a_path(output, hint):
+    assert cli.load_hint(pathlib.Path(output)) == hint
+    assert cli.load_hint(output) == hint
+
+
+def test_the_printed_load_hint_loads_the_trained_folder(tmp_path,
+                                                       monkeypatch, capsys):
+    from spen_keras import presets
+
+    # What `train --preset mlc_bibtex_br --output-dir my_br` writes, without
+    # training: the shipped folder, copied.
+    shutil.copytree(presets_root() / "mlc_bibtex_br", tmp_path / "my_br")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(presets, "train_preset", lambda *a, **k: {
+        "our_value": 30.0, "wall_time_s": 1.0})
+    assert cli.main(["train", "--preset", "mlc_bibtex_br", "--output-dir",
+                     "my_br"]) == 0
+    out = capsys.readouterr().out
+    assert "load it with load_preset('./my_br')." in out
+    assert type(presets.load_preset("./my_br")).__name__ == \
+        "MultiLabelClassifier"
+    with pytest.raises(presets.PresetError, match="named by a path"):
+        presets.load_preset("my_br")  # what the old hint said
+
+
+# --- every subcommand's --help: complete, and without TensorFlow ---
+
+
+def subcommand_parsers(parser, path=()):
+    """(command words, parser) for the parser and every subcommand."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from subcommand_parsers(sub, path + (name,))
+
+
+SUBCOMMANDS = [("zoo",), ("zoo", "list"), ("zoo", "reproduce"), ("train",),
+               ("denoise",), ("demo",), ("srl-label",), ("predict-labels",)]
+
+
+def test_every_option_of_every_subcommand_has_help():
+    found = []
+    for path, parser in subcommand_parsers(cli.build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}
+                assert set(helps) == set(action.choices), path
+                missing = [name for name, text in helps.items() if not text]
+            else:
+                missing = [] if action.help and action.help.strip() and \
+                    action.help != argparse.SUPPRESS else [action.dest]
+            found.extend(" ".join(path + (name,)) for name in missing)
+        assert path == () or path in SUBCOMMANDS, path
+    assert found == []
+
+
+def test_the_fast_help_parser_is_the_registrys():
+    from spen_keras.tables import list_tables
+
+    assert {name: list(info["tables"]) for name, info in
+            spen_keras.family.list_families().items()} == {
+        name: list(tables) for name, tables in
+        spen_keras_launcher.FAMILY_TABLES.items()}
+    assert list_tables() == [t for f in spen_keras.family.list_families()
+                             for t in spen_keras_launcher.FAMILY_TABLES[f]]
+    fast = dict(subcommand_parsers(spen_keras_launcher.command_help_parser()))
+    full = dict(subcommand_parsers(cli.build_parser()))
+    assert set(fast) == set(full) == {(), *SUBCOMMANDS}
+    for path, parser in full.items():
+        assert fast[path].format_help() == parser.format_help(), path
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_subcommand_help_answers_without_tensorflow(command, tmp_path):
+    code = ("import sys, time; started = time.perf_counter()\n"
+            "import spen_keras_launcher\n"
+            "try:\n"
+            "    spen_keras_launcher.main(sys.argv[1:])\n"
+            "except SystemExit as done:\n"
+            "    status = done.code\n"
+            "print(status, 'tensorflow' in sys.modules,\n"
+            "      'spen_keras' in sys.modules,\n"
+            "      round(time.perf_counter() - started, 2), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, *command, "--help"],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert done.stdout.startswith(f"usage: spen-keras {' '.join(command)}")
+    status, tensorflow, package, seconds = done.stderr.split()
+    print(f"spen-keras {' '.join(command)} --help: {seconds} s")
+    assert (status, tensorflow, package) == ("0", "False", "False")
+
+
+def test_srl_label_prints_no_onednn_log_line(tmp_path, conll):
+    done = console(["srl-label", str(conll), str(tmp_path / "out.props")],
+                   tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "Labelled 1 predicates in 1 sentences" in done.stdout

@@ -21,16 +21,31 @@ def _configure_denoise(parser):
                              "millimetres at the frame's median depth, for "
                              "a noise-aware preset (default: estimated "
                              "from the frame)")
+    parser.add_argument("--allow-implausible", action="store_true",
+                        dest="allow_implausible",
+                        help="write the output even when the plausibility "
+                             "check refuses it (see "
+                             "docs/troubleshooting.md)")
+    parser.add_argument("--always-denoise", action="store_true",
+                        dest="always_denoise",
+                        help="denoise a frame far quieter than the preset's "
+                             "training noise with the model anyway, instead "
+                             "of passing it through")
 
 
 def _run_denoise(args):
+    from spen_keras.denoising.denoise import DenoisingError
     from spen_keras.denoising.denoise import denoise_file
+    from spen_keras.family import check_preset_family
 
     def report(sigma_mm, depth_mm, given):
         source = "given" if given else "estimated"
         print(f"Noise level of {args.input} ({source}): {sigma_mm:.2f} mm "
               f"at its median depth {depth_mm:.0f} mm.")
 
+    # An SRL or multi-label preset would fail inside the model call.
+    check_preset_family(args.preset, "denoising", "denoising",
+                        DenoisingError)
     valid = denoise_file(args.input, args.output, preset=args.preset,
                          overwrite=args.overwrite,
                          noise_sigma_mm=getattr(args, "noise_sigma", None),
@@ -42,8 +57,11 @@ def _run_denoise(args):
 def _configure_demo(parser):
     parser.add_argument("--steps", type=positive_int, default=150,
                         help="training steps (default 150)")
-    parser.add_argument("--batch-size", type=positive_int, default=4)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--batch-size", type=positive_int, default=4,
+                        help="crops per training step (default 4)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="random seed of the initial weights and the "
+                             "training crops (default 0)")
 
 
 def _run_demo(args):
