@@ -1,9 +1,12 @@
 """SPEN: feature network F(x) -> Init -> UnrolledMinimizer(energy) -> y_T."""
 
+import types
+
 import keras
 import tensorflow as tf
 
 from spen_keras.energies.base_energy import sum_over_non_batch_axes
+from spen_keras.energies.saved_model_tracing import tracing_for_saved_model
 from spen_keras.unrolled_minimizer import UnrolledMinimizer
 
 ITERATE_LOSSES = ("weighted", "final")
@@ -25,6 +28,14 @@ def _replicas():
     """Replicas summing their gradients under the current tf.distribute
     strategy (1 without one)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _streamed(x):
+    """Whether `fit` takes x as a stream whose order it cannot change (a
+    tf.data or distributed dataset, a generator): Keras ignores `shuffle`
+    there."""
+    return isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset,
+                          types.GeneratorType))
 
 
 def _deserialize(obj):
@@ -232,6 +243,12 @@ class SPEN(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_data(x)
+        if len(args) < 7 and "shuffle" not in kwargs and _streamed(x):
+            # `shuffle` (fit's 9th parameter) left at Keras' default, True,
+            # which Keras ignores for streamed data and, since Keras 3.15,
+            # warns about on every fit: the stream comes in the order its
+            # pipeline gives (shuffled there, e.g. `make_training_dataset`).
+            kwargs["shuffle"] = False
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -450,8 +467,12 @@ class SPEN(keras.Model):
             # Trained by `fit` without an explicit `build`: the layers exist,
             # only Keras' built flag is unset.
             self.build(self._expected_input_shape)
-        return super().export(filepath, format=format, verbose=verbose,
-                              input_signature=input_signature, **kwargs)
+        # Custom gradients one level deep, so that the SavedModel keeps them
+        # all (`spen_keras.energies.saved_model_tracing`): the same outputs,
+        # and a loaded model that differentiates to second order.
+        with tracing_for_saved_model():
+            return super().export(filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
 
     def get_build_config(self):
         if self._expected_input_shape is None:

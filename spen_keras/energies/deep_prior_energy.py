@@ -6,8 +6,19 @@ import tensorflow as tf
 from spen_keras.energies.base_energy import check_positive
 from spen_keras.energies.base_energy import sum_over_non_batch_axes
 from spen_keras.energies.image_energy import ImageEnergy, check_conv_stack
+from spen_keras.energies.saved_model_tracing import is_tracing_for_saved_model
 
 REDUCTIONS = ("sum", "mean")
+
+
+def _transposed_conv(g, kernel):
+    """sum_c full-correlation(g_c, flipped kernel_c), as a depthwise conv."""
+    size_h, size_w = kernel.shape[0], kernel.shape[1]
+    padded = tf.pad(g, [[0, 0], [size_h - 1, size_h - 1],
+                        [size_w - 1, size_w - 1], [0, 0]])
+    flipped = tf.reshape(tf.reverse(kernel, [0, 1]), [size_h, size_w, -1, 1])
+    return tf.reduce_sum(tf.nn.depthwise_conv2d(
+        padded, flipped, [1, 1, 1, 1], "VALID"), axis=-1, keepdims=True)
 
 
 @tf.custom_gradient
@@ -20,12 +31,7 @@ def _transposed_single_channel_conv(g, kernel):
     the kernel), both fast kernels; TensorFlow's gradients of the depthwise
     conv (its kernel gradient ran at a third of the speed) are not used.
     """
-    size_h, size_w = kernel.shape[0], kernel.shape[1]
-    padded = tf.pad(g, [[0, 0], [size_h - 1, size_h - 1],
-                        [size_w - 1, size_w - 1], [0, 0]])
-    flipped = tf.reshape(tf.reverse(kernel, [0, 1]), [size_h, size_w, -1, 1])
-    dx = tf.reduce_sum(tf.nn.depthwise_conv2d(
-        padded, flipped, [1, 1, 1, 1], "VALID"), axis=-1, keepdims=True)
+    dx = _transposed_conv(g, kernel)
 
     def grad(v):
         dg = tf.nn.conv2d(v, kernel, 1, "VALID")
@@ -57,7 +63,11 @@ def single_channel_conv(x, kernel):
         dkernel = tf.raw_ops.Conv2DBackpropFilter(
             input=x, filter_sizes=tf.shape(kernel), out_backprop=g,
             strides=[1, 1, 1, 1], padding="VALID")
-        return _transposed_single_channel_conv(g, kernel), dkernel
+        # Exported, plain ops: a custom gradient inside this backward would
+        # not be saved (`saved_model_tracing`).
+        transposed = (_transposed_conv if is_tracing_for_saved_model()
+                      else _transposed_single_channel_conv)
+        return transposed(g, kernel), dkernel
 
     return out, grad
 
