@@ -173,7 +173,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             return 0
         variables = _variables(model)
         try:
-            with np.load(self.path, allow_pickle=False) as stored:
+            # Opened here, not by np.load: np.load leaks the file it opened
+            # when the zip is unreadable (a ResourceWarning).
+            with open(self.path, "rb") as file, \
+                    np.load(file, allow_pickle=False) as stored:
                 state = json.loads(str(stored["state"]))
                 values = [stored[f"v{i}"] for i in range(state["count"])]
         except Exception as error:  # zip, npz, json: all mean corrupt
@@ -227,7 +230,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             np.savez(handle, state=json.dumps(state), **arrays)
             handle.flush()
             os.fsync(handle.fileno())
-        with np.load(partial, allow_pickle=False) as written:
+        with open(partial, "rb") as file, \
+                np.load(file, allow_pickle=False) as written:
             if not all(np.array_equal(written[k], arrays[k], equal_nan=True)
                        for k in arrays):
                 raise BackupError(f"Checkpoint {partial} did not read back "

@@ -540,7 +540,10 @@ def load_forest(directory):
         raise ValueError(f"Filter Forest config {config_path} is unusable: "
                          f"{error!r}") from error
     try:
-        with np.load(forest_path, allow_pickle=False) as data:
+        # Opened here, not by np.load: np.load leaks the file it opened
+        # when the zip is unreadable (a ResourceWarning).
+        with open(forest_path, "rb") as file, \
+                np.load(file, allow_pickle=False) as data:
             arrays = {k: data[k] for k in ARRAY_KEYS}
     except (OSError, ValueError, KeyError, EOFError,
             zipfile.BadZipFile) as error:
