@@ -58,6 +58,10 @@ def setup(scratch):
     (scratch / "corrupt_data").mkdir()
     (scratch / "corrupt_data" / "stairs.zip").write_bytes(
         b"<html>404 Not Found</html>")
+    (scratch / "in.conll").write_text(
+        "The NN (S1(S(NP*) * -\nate VBD (VP* * eat\n"
+        "fish NN (NP*)))) * -\n\n")
+    (scratch / "rows.csv").write_text(",".join(["0"] * 1836) + "\n")
 
 
 FIT_SAVE = """
@@ -104,8 +108,10 @@ NAN_MODEL = """
 CONCURRENT = """
     import json, os, subprocess, sys, time
     os.makedirs("shared_backup", exist_ok=True)
+    # 400 steps: the first run must still hold the lock when the second
+    # (seconds later to start on a busy machine) checks it.
     cmd = [sys.executable, "-c", "import sys, spen_keras_launcher; sys.exit(spen_keras_launcher.main(sys.argv[1:]))",
-           "train", "--preset", "foe_3", "--steps", "50", "--backup-dir", "shared_backup"]
+           "train", "--preset", "foe_3", "--steps", "400", "--backup-dir", "shared_backup"]
     first = subprocess.Popen(cmd + ["--output-dir", "p1"], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     while not os.path.exists("shared_backup/LOCK"):
         time.sleep(0.1)
@@ -113,6 +119,26 @@ CONCURRENT = """
     first.kill(); first.wait()
     sys.stderr.write(second.stderr)
     sys.exit(second.returncode)
+"""
+
+INTERRUPTED_TRAINING = """
+    import os, signal, subprocess, sys, time
+    cmd = [sys.executable, "-c", "import sys, spen_keras_launcher; sys.exit(spen_keras_launcher.main(sys.argv[1:]))",
+           "train", "--preset", "foe_3", "--steps", "500", "--output-dir", "interrupted"]
+    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not os.path.exists("runs/backup/foe_3/checkpoint.npz") and run.poll() is None:
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    sys.stderr.write(run.communicate()[1])
+    sys.exit(run.returncode)
+"""
+
+LOAD_HINT = """
+    import shutil
+    from spen_keras import cli, presets
+    shutil.copytree(presets.shipped_preset_dir("mlc_bibtex_br"), "my_br")  # as `train --output-dir my_br` writes it
+    hint = cli.load_hint("my_br")
+    print(f"load_preset({hint!r}) -> {type(presets.load_preset(hint)).__name__}")
 """
 
 DATASETS = """
@@ -153,6 +179,30 @@ CASES = [
     ("KERAS_BACKEND=jax spen-keras zoo list", console("zoo", "list")),
     ("spen-keras --help", console("--help")),
     ("spen-keras --version", console("--version")),
+    *((f"spen-keras {' '.join(words)} --help", console(*words, "--help"))
+      for words in [("zoo",), ("zoo", "list"), ("zoo", "reproduce"),
+                    ("train",), ("denoise",), ("demo",), ("srl-label",),
+                    ("predict-labels",)]),
+    ("denoise with an SRL preset", console(
+        "denoise", "in.png", "o.png", "--preset", "srl_spen_lp")),
+    ("denoise with a multi-label preset", console(
+        "denoise", "in.png", "o.png", "--preset", "mlc_bibtex_br")),
+    ("srl-label with a denoising preset", console(
+        "srl-label", "in.conll", "o.props", "--preset", "dp_3")),
+    ("predict-labels with a denoising preset", console(
+        "predict-labels", "rows.csv", "o.csv", "--preset", "dp_3")),
+    ("denoise into a folder that refuses files (/proc)", console(
+        "denoise", "in.png", "/proc/o.png", "--preset", "foe_3",
+        "--always-denoise")),
+    ("srl-label into a folder that refuses files (/proc)", console(
+        "srl-label", "in.conll", "/proc/o.props")),
+    ("predict-labels into a folder that refuses files (/proc)", console(
+        "predict-labels", "rows.csv", "/proc/o.csv", "--preset",
+        "mlc_bibtex_br")),
+    ("srl-label (no log lines)", console("srl-label", "in.conll",
+                                         "o.props")),
+    ("Ctrl-C during train", python(INTERRUPTED_TRAINING)),
+    ("train --output-dir my_br: the load hint", python(LOAD_HINT)),
     ("import spen_keras.datasets; tfds.builder", python(DATASETS)),
     ("--data-dir an empty folder (no network)", console(
         "zoo", "reproduce", "table1", "--data-dir", "empty_data",
@@ -195,7 +245,7 @@ def main():
                   if l.startswith("spen-keras: error:")]
         if errors:
             seen = errors[0]
-        if name == "spen-keras --help":
+        if name.endswith("--help"):
             seen = done.stdout.splitlines()[0]
         rows.append({"case": name, "exit": done.returncode,
                      "seconds": round(seconds, 1),
