@@ -459,7 +459,11 @@ class SPEN(keras.Model):
         """Writes a SavedModel whose serving signature maps x to y_T.
 
         By default the signature accepts any batch size and any image size
-        with the channel count the model was built for.
+        with the channel count the model was built for. The loaded model
+        serves the same y_T and differentiates (to second order) exactly: a
+        minimiser's `checkpoint=True` or `hvp="finite_difference"` changes
+        only how this model trains, and is not exported
+        (`spen_keras.energies.saved_model_tracing`).
         """
         if input_signature is None and format == "tf_saved_model":
             input_signature = self.serving_signature()
