@@ -57,9 +57,12 @@ def _one_line_warning(message, category, filename, lineno, file=None,
 
 def run_zoo_list(args):
     from spen_keras import presets
+    from spen_keras.family import list_footer, preset_note
 
-    print("| preset | table | row | metric | paper | ours | description |")
-    print("|---|---|---|---|---|---|---|")
+    print("| preset | table | row | metric | paper | ours | suits | "
+          "description |")
+    print("|---|---|---|---|---|---|---|---|")
+    families = []
     for name in presets.list_presets(table=args.table):
         spec = presets.get_spec(name)
         try:
@@ -68,7 +71,13 @@ def run_zoo_list(args):
             ours = "not trained"
         paper = "-" if spec.paper_value is None else f"{spec.paper_value:.2f}"
         print(f"| {name} | {spec.table} | {spec.row} | {spec.metric} | "
-              f"{paper} | {ours} | {spec.description} |")
+              f"{paper} | {ours} | {preset_note(spec.family, name)} | "
+              f"{spec.description} |")
+        if spec.family not in families:
+            families.append(spec.family)
+    footers = [list_footer(family) for family in families]
+    for footer in filter(None, footers):
+        print(f"\n{footer}")
 
 
 def run_zoo_reproduce(args):

@@ -49,7 +49,7 @@ class FamilyCommand:
 
 
 def register_family(name, presets=(), tables=(), commands=(),
-                    user_errors=()):
+                    user_errors=(), preset_note=None, list_footer=None):
     """Registers a family's preset specs, tables and CLI commands.
 
     Args:
@@ -59,6 +59,12 @@ def register_family(name, presets=(), tables=(), commands=(),
         commands: its `FamilyCommand`s.
         user_errors: exception types that mean bad user input; the CLI
             prints them as one line and exits with status 2.
+        preset_note: optional callable, preset name -> a few words on the
+            data the preset suits (`spen-keras zoo list`'s "suits" column,
+            e.g. the noise level a denoiser was trained at).
+        list_footer: optional line printed under `zoo list` when the list
+            shows the family's presets (e.g. which preset to use when the
+            data is unlike the training data).
     """
     register_presets(presets)
     for table in tables:
@@ -71,7 +77,20 @@ def register_family(name, presets=(), tables=(), commands=(),
     _USER_ERRORS.extend(user_errors)
     _FAMILIES[name] = {"presets": [s.name for s in presets],
                        "tables": [t.name for t in tables],
-                       "commands": [c.name for c in commands]}
+                       "commands": [c.name for c in commands],
+                       "preset_note": preset_note,
+                       "list_footer": list_footer}
+
+
+def preset_note(family, preset):
+    """The family's note on a preset for `zoo list` ("-" without one)."""
+    note = _FAMILIES.get(family, {}).get("preset_note")
+    return "-" if note is None else note(preset)
+
+
+def list_footer(family):
+    """The family's line under `zoo list`, or None."""
+    return _FAMILIES.get(family, {}).get("list_footer")
 
 
 def check_preset_family(preset, family, what, error):

@@ -122,7 +122,7 @@ def test_zoo_list_prints_every_row(capsys):
     assert cli.main(["zoo", "list", "--table", "table1"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == ("| preset | table | row | metric | paper | "
-                                   "ours | description |")
+                                   "ours | suits | description |")
     for name in REGISTERED:
         assert f"| {name} | table1 |" in out
 

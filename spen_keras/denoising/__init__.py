@@ -44,12 +44,15 @@ from spen_keras.denoising.commands import COMMANDS
 from spen_keras.denoising.denoising_presets import DENOISING_PRESETS
 from spen_keras.denoising.table1 import TABLE1
 from spen_keras.datasets.seven_scenes import SevenScenesDataError
+from spen_keras.denoising.training_noise import LIST_FOOTER
+from spen_keras.denoising.training_noise import describe_training_noise
 from spen_keras.family import register_family
 
 register_family("denoising", presets=DENOISING_PRESETS, tables=[TABLE1],
                 commands=COMMANDS,
                 user_errors=(DepthImageError, DenoisingError,
-                             SevenScenesDataError))
+                             SevenScenesDataError),
+                preset_note=describe_training_noise, list_footer=LIST_FOOTER)
 
 __all__ = [
     "DEPTH_SCALE_MM",

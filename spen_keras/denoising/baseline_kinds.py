@@ -17,6 +17,7 @@ from spen_keras import presets
 from spen_keras.denoising.baselines import bm3d_denoiser
 from spen_keras.denoising.baselines import filter_forest
 from spen_keras.denoising.denoising_task import evaluate_on_test_frames
+from spen_keras.denoising.training_noise import spec_training_noise
 from spen_keras.preset_training import preset_metadata
 from spen_keras.presets import CONFIG_FILE, METADATA_FILE, PresetError
 
@@ -79,6 +80,9 @@ def train_bm3d(spec, output_dir, backup_dir=None, steps=None, command=None,
     timed = _Timed(bm3d_denoiser.make_denoiser(config))
     started = time.perf_counter()
     evaluation = evaluate_on_test_frames(timed)
+    record = spec_training_noise(spec)
+    if record is not None:
+        evaluation["training_noise"] = record
     metadata = preset_metadata(
         spec, evaluation, time.perf_counter() - started,
         command or f"spen-keras train --preset {spec.name}",
@@ -130,7 +134,8 @@ def train_filter_forest(spec, output_dir, backup_dir=None, steps=None,
     wall = time.perf_counter() - started
     del patches, targets
     timed = _Timed(forest)
-    evaluation = evaluate_on_test_frames(timed)
+    evaluation = {**evaluate_on_test_frames(timed),
+                  "training_noise": spec_training_noise(spec)}
     metadata = preset_metadata(
         spec, evaluation, wall,
         command or f"spen-keras train --preset {spec.name}",

@@ -46,12 +46,18 @@ def _run_denoise(args):
     # An SRL or multi-label preset would fail inside the model call.
     check_preset_family(args.preset, "denoising", "denoising",
                         DenoisingError)
-    valid = denoise_file(args.input, args.output, preset=args.preset,
-                         overwrite=args.overwrite,
-                         noise_sigma_mm=getattr(args, "noise_sigma", None),
-                         on_noise_level=report)
-    print(f"Denoised {args.input} -> {args.output} with preset "
-          f"{args.preset} ({valid} valid pixels).")
+    result = denoise_file(args.input, args.output, preset=args.preset,
+                          overwrite=args.overwrite,
+                          noise_sigma_mm=getattr(args, "noise_sigma", None),
+                          on_noise_level=report,
+                          allow_implausible=args.allow_implausible,
+                          always_denoise=args.always_denoise)
+    verb = ("Passed through (unchanged)" if result.action == "passed through"
+            else "Denoised")
+    print(f"{verb} {args.input} -> {args.output} with preset "
+          f"{args.preset} ({result.valid_pixels} valid pixels; median change "
+          f"{result.median_change_mm:.0f} mm, frame noise "
+          f"{result.noise_mm:.1f} mm).")
 
 
 def _configure_demo(parser):

@@ -9,6 +9,7 @@ model or a numpy callable) frame by frame.
 """
 
 import time
+import weakref
 
 import numpy as np
 
@@ -51,17 +52,32 @@ def predict_frames(model, x, with_iterates=False):
         return outputs, time.perf_counter() - started
     import tensorflow as tf
 
-    spec = tf.TensorSpec((1, None, None, x.shape[-1]), tf.float32)
-    if with_iterates:
-        forward = tf.function(model.predict_iterates, input_signature=[spec])
-    else:
-        forward = tf.function(lambda frame: model(frame), input_signature=[spec])
+    forward = _frame_function(model, with_iterates, x.shape[-1])
     started = time.perf_counter()
     outputs = [forward(tf.constant(x[i:i + 1])).numpy() for i in range(len(x))]
     seconds = time.perf_counter() - started
     if not with_iterates:
         outputs = np.concatenate(outputs)
     return outputs, seconds
+
+
+# One traced function per (model, iterates?, channels), kept while the model
+# lives: a new tf.function per call retraced on every frame a user denoised
+# (about a second each, and TensorFlow's retracing warning after five).
+_FRAME_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _frame_function(model, with_iterates, channels):
+    import tensorflow as tf
+
+    functions = _FRAME_FUNCTIONS.setdefault(model, {})
+    key = (bool(with_iterates), int(channels))
+    if key not in functions:
+        spec = tf.TensorSpec((1, None, None, channels), tf.float32)
+        call = (model.predict_iterates if with_iterates
+                else (lambda frame: model(frame)))
+        functions[key] = tf.function(call, input_signature=[spec])
+    return functions[key]
 
 
 def evaluate_denoiser(model, x, y, with_iterates=False):
@@ -161,8 +177,18 @@ class DenoisingTask(TrainingTask):
     def metrics(self):
         return [PSNR()]
 
+    def training_noise(self):
+        """The metadata record of the noise this task trains on
+        (`training_noise.training_noise_record`)."""
+        from spen_keras.denoising.training_noise import training_noise_record
+
+        scales = (1.0, 1.0) if self.augmentation is None else tuple(
+            self.augmentation.noise_scale)
+        return training_noise_record(self.training_frames(), scales)
+
     def evaluate(self, model):
-        return evaluate_on_test_frames(model)
+        return {**evaluate_on_test_frames(model),
+                "training_noise": self.training_noise()}
 
 
 DENOISING_TASK = DenoisingTask()

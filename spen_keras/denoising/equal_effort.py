@@ -275,6 +275,7 @@ def select(runs_dir, presets_dir, rows, force=False, partial=False):
     whose sweep has not finished every rate is skipped unless `partial`
     (its record then lists the rates missing)."""
     from spen_keras import presets
+    from spen_keras.denoising.training_noise import spec_training_noise
 
     written = {}
     for row in rows:
@@ -300,6 +301,9 @@ def select(runs_dir, presets_dir, rows, force=False, partial=False):
             metadata.update(name=row, row=variant_spec.row,
                             description=variant_spec.description)
             record["variant"] = dataclasses.asdict(VARIANTS[row])
+        noise = spec_training_noise(presets.get_spec(row))
+        if noise is not None:  # the row's own (a variant's augmentation)
+            metadata["training_noise"] = noise
         metadata["learning_rate"] = record["chosen_learning_rate"]
         metadata["command"] = (
             "python -m spen_keras.denoising.equal_effort train --rows "

@@ -83,6 +83,32 @@ def estimate_noise_sigma(x, noise_profile, noise_estimate=None):
     return level
 
 
+def estimate_frame_noise_mm(raw_uint16):
+    """The robust noise standard deviation of a raw depth frame, in mm.
+
+    `estimate_noise_sigma` with a flat profile on the frame's valid pixels
+    (normalised, holes filled by their nearest valid pixel, so filled runs
+    give exact zeros and drop out), in millimetres: about the noise at the
+    frame's typical depth. The same number is recorded, on the training
+    data, as a denoising preset's training noise (metadata
+    "training_noise"), so the two compare directly. On a raw Kinect frame
+    it is the sensor's quantisation and noise, 8-18 mm on the embedded
+    7-Scenes frames.
+
+    Returns:
+        A float >= 0, or nan for a frame without two differing neighbours.
+    """
+    from spen_keras.denoising.depth_normalization import fill_invalid
+    from spen_keras.denoising.depth_normalization import normalize_depth
+    from spen_keras.denoising.depth_normalization import valid_mask
+
+    mask = valid_mask(raw_uint16)
+    if not mask.any():
+        return math.nan
+    frame = fill_invalid(normalize_depth(raw_uint16), mask)
+    return estimate_noise_sigma(frame, (1.0, 0.0, 0.0)) * DEPTH_SCALE_MM
+
+
 def median_valid_depth(x):
     """The median of a frame over its pixels with x > 0."""
     x = np.asarray(x, np.float64)
