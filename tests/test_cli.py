@@ -388,8 +388,10 @@ def test_ctrl_c_during_a_real_training_run(tmp_path):
            "sys.exit(spen_keras_launcher.main(sys.argv[1:]))"
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
+        # Far more steps than can finish before the interrupt, however
+        # loaded the machine (500 once finished first under load).
         [sys.executable, "-c", code, "train", "--preset", "foe_3", "--steps",
-         "500", "--output-dir", "out"], cwd=tmp_path, env=environment,
+         "1000000", "--output-dir", "out"], cwd=tmp_path, env=environment,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Interrupt once the first checkpoint is written (training is running).
     checkpoint = tmp_path / "runs" / "backup" / "foe_3" / "checkpoint.npz"
