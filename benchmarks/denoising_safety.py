@@ -76,12 +76,13 @@ def frame_psnr(clean, mask, output):
     return math.inf if rmse == 0 else -20.0 * math.log10(rmse)
 
 
-def run(model, raw, training_noise, **options):
+def run(model, raw, training_noise, quiet_frames, **options):
     from spen_keras.denoising.denoise import denoise_frame
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return denoise_frame(model, raw, training_noise_mm=training_noise,
+                             quiet_frames=quiet_frames,
                              allow_implausible=True, **options)
 
 
@@ -91,7 +92,8 @@ def measure(names, split, levels=None, raw=True):
     from spen_keras.denoising.depth_normalization import valid_mask
     from spen_keras.denoising.seven_scenes_frames import load_frames
     from spen_keras.presets import load_preset
-    from spen_keras.denoising.denoise import preset_training_noise
+    from spen_keras.denoising.training_noise import preset_quiet_frames
+    from spen_keras.denoising.training_noise import preset_training_noise
 
     frames = split_frames(split)
     levels = levels or LEVELS[split]
@@ -112,18 +114,19 @@ def measure(names, split, levels=None, raw=True):
     for name in names:
         started = time.perf_counter()
         model, training_noise = load_preset(name), preset_training_noise(name)
+        quiet = preset_quiet_frames(name)
         rows = {}
         for level in levels:
             plain, default, actions, changes = [], [], set(), []
             for frame, raw in zip(frames, inputs[level]):
-                _, out, report = run(model, raw, training_noise,
+                _, out, report = run(model, raw, training_noise, quiet,
                                      always_denoise=True)
                 plain.append(frame_psnr(frame["depth"], frame["mask"], out))
                 changes.append((report.noise_mm, report.median_change_mm,
                                 report.p95_change_mm, report.p99_change_mm,
                                 report.median_limit_mm, report.p95_limit_mm))
                 if report.quiet:
-                    _, out, report = run(model, raw, training_noise)
+                    _, out, report = run(model, raw, training_noise, quiet)
                 default.append(frame_psnr(frame["depth"], frame["mask"], out))
                 actions.add(report.action)
             rows[str(level)] = {
@@ -136,9 +139,9 @@ def measure(names, split, levels=None, raw=True):
                 "changes": changes}
         raw_rows = []
         for frame in raw_frames:
-            _, _, report = run(model, frame["raw"], training_noise,
+            _, _, report = run(model, frame["raw"], training_noise, quiet,
                                always_denoise=True)
-            _, _, default = run(model, frame["raw"], training_noise)
+            _, _, default = run(model, frame["raw"], training_noise, quiet)
             raw_rows.append({"noise_mm": report.noise_mm,
                              "median_change_mm": report.median_change_mm,
                              "p95_change_mm": report.p95_change_mm,

@@ -244,6 +244,26 @@ def test_a_quiet_frame_is_passed_through_with_a_warning():
     assert np.abs(forced.astype(int) - raw).max() > 50
 
 
+def test_a_preset_that_denoises_quiet_frames_runs_on_them():
+    """BM3D and the Filter Forest record quiet_frames="denoise" (measured
+    never to fall below their input on quiet frames): warned, not passed
+    through."""
+    from spen_keras.denoising.training_noise import preset_quiet_frames
+
+    assert preset_quiet_frames("bm3d") == "denoise"
+    assert preset_quiet_frames("filter_forest") == "denoise"
+    assert preset_quiet_frames("dp_3") == "pass through"
+    assert preset_quiet_frames("srl_local_h") == "pass through"
+    raw = read_depth_png(RAW_FRAME)
+    with pytest.warns(QuietFrameWarning, match="does not degrade"):
+        depth, _, report = denoise_frame(
+            OffsetDenoiser(1e-3), raw, training_noise_mm=182.0,
+            quiet_frames="denoise")
+    assert report.quiet and report.action == "denoised"
+    mask = valid_mask(raw)
+    np.testing.assert_array_equal(depth[mask], raw[mask] + 5)
+
+
 def test_a_frame_at_the_training_noise_is_not_quiet():
     raw = read_depth_png(RAW_FRAME)
     with warnings.catch_warnings():
@@ -302,6 +322,7 @@ def test_zoo_list_shows_the_training_noise(capsys):
                     if l.startswith(f"| {name} |"))
 
     assert "| 145 mm noise |" in line("dp_3")
+    assert "| 182 mm noise; any quieter |" in line("bm3d")
     assert "| 72-288 mm noise |" in line("dp_3_augmented")
     assert "72-288 mm noise; any quieter (noise-aware)" in line(
         "dp_3_noise_aware")

@@ -31,6 +31,9 @@ from spen_keras.denoising.noise_estimate import find_data_term
 from spen_keras.denoising.noise_estimate import is_noise_aware
 from spen_keras.denoising.noise_estimate import noise_sigma_mm_to_reference
 from spen_keras.denoising.noise_estimate import reference_to_noise_sigma_mm
+from spen_keras.denoising.training_noise import DENOISE
+from spen_keras.denoising.training_noise import PASS_THROUGH
+from spen_keras.denoising.training_noise import preset_quiet_frames
 from spen_keras.denoising.training_noise import preset_training_noise
 from spen_keras.tiled_inference import DEFAULT_TILE_SIZE
 from spen_keras.tiled_inference import TilingError
@@ -115,7 +118,8 @@ def plausibility_limits(noise_mm):
 def denoise_depth(model, raw_uint16, tile_size=None,
                   max_untiled_pixels=MAX_UNTILED_PIXELS, noise_sigma_mm=None,
                   on_noise_level=None, training_noise_mm=None,
-                  always_denoise=False, allow_implausible=False):
+                  always_denoise=False, allow_implausible=False,
+                  quiet_frames=PASS_THROUGH):
     """Denoises one raw depth frame; `denoise_frame` without the report.
 
     Returns:
@@ -127,13 +131,14 @@ def denoise_depth(model, raw_uint16, tile_size=None,
         max_untiled_pixels=max_untiled_pixels, noise_sigma_mm=noise_sigma_mm,
         on_noise_level=on_noise_level, training_noise_mm=training_noise_mm,
         always_denoise=always_denoise,
-        allow_implausible=allow_implausible)[0]
+        allow_implausible=allow_implausible, quiet_frames=quiet_frames)[0]
 
 
 def denoise_frame(model, raw_uint16, tile_size=None,
                   max_untiled_pixels=MAX_UNTILED_PIXELS, noise_sigma_mm=None,
                   on_noise_level=None, training_noise_mm=None,
-                  always_denoise=False, allow_implausible=False):
+                  always_denoise=False, allow_implausible=False,
+                  quiet_frames=PASS_THROUGH):
     """Denoises one raw depth frame, refusing to make it worse.
 
     Two safeguards run on every frame (docs/denoising_safety.md):
@@ -144,10 +149,12 @@ def denoise_frame(model, raw_uint16, tile_size=None,
       `denoise_file` passes it) is given and the frame's noise is below
       `QUIET_NOISE_RATIO` times it, a `QuietFrameWarning` is issued and,
       unless `always_denoise`, a preset that is not noise-aware passes the
-      frame through unchanged: a denoiser trained on 150 mm noise smooths a
-      raw Kinect frame (about 10 mm) into something worse than its input. A
-      noise-aware preset (`QuadraticDataEnergy(noise_estimate=...)`) adapts
-      its data term to the frame and still runs.
+      frame through unchanged: a learned denoiser trained on 150 mm noise
+      smooths a raw Kinect frame (about 10 mm) into something worse than
+      its input. A noise-aware preset (`QuadraticDataEnergy(noise_estimate=
+      ...)`) adapts its data term to the frame and still runs, and so does
+      a preset whose record says `quiet_frames="denoise"` (BM3D, the Filter
+      Forest: measured never to fall below their input on quiet frames).
     - Plausibility. An output whose change from the input is far beyond the
       frame's noise (`plausibility_limits`: median |change| above 3 s + 10
       mm, or its 95th percentile above 10 s + 50 mm, s the frame's
@@ -202,6 +209,8 @@ def denoise_frame(model, raw_uint16, tile_size=None,
             `preset_training_noise(name)`), or None (no quiet-frame
             check).
         always_denoise: run the model on a quiet frame too (still warns).
+        quiet_frames: "pass through" (the default) or "denoise": what to
+            do with a quiet frame (`preset_quiet_frames(name)`).
         allow_implausible: return an implausible output instead of raising.
 
     Returns:
@@ -233,13 +242,17 @@ def denoise_frame(model, raw_uint16, tile_size=None,
     quiet = (training_noise_mm is not None and math.isfinite(noise_mm)
              and noise_mm < QUIET_NOISE_RATIO * float(training_noise_mm))
     noise_aware = is_noise_aware(model)
-    passed_through = quiet and not always_denoise and not noise_aware
+    passed_through = (quiet and not always_denoise and not noise_aware
+                      and quiet_frames != DENOISE)
     if quiet:
         if passed_through:
             consequence = ("passing it through unchanged (always_denoise / "
                            "--always-denoise runs the model anyway)")
         elif noise_aware:
             consequence = "its noise-aware data term adapts to it"
+        elif quiet_frames == DENOISE:
+            consequence = ("denoising it anyway: this preset does not "
+                           "degrade quiet frames")
         else:
             consequence = "denoising it anyway, as asked"
         warnings.warn(
@@ -440,6 +453,7 @@ def denoise_file(input_path, output_path, preset="dp_3", overwrite=False,
         model, raw, noise_sigma_mm=noise_sigma_mm,
         on_noise_level=on_noise_level,
         training_noise_mm=preset_training_noise(preset),
+        quiet_frames=preset_quiet_frames(preset),
         always_denoise=always_denoise, allow_implausible=allow_implausible)
     write_depth_png_atomically(output_path, out)
     return report

@@ -177,14 +177,15 @@ class DenoisingTask(TrainingTask):
     def metrics(self):
         return [PSNR()]
 
-    def training_noise(self):
+    def training_noise(self, **options):
         """The metadata record of the noise this task trains on
-        (`training_noise.training_noise_record`)."""
+        (`training_noise.training_noise_record`, which takes `options`)."""
         from spen_keras.denoising.training_noise import training_noise_record
 
         scales = (1.0, 1.0) if self.augmentation is None else tuple(
             self.augmentation.noise_scale)
-        return training_noise_record(self.training_frames(), scales)
+        return training_noise_record(self.training_frames(), scales,
+                                     **options)
 
     def evaluate(self, model):
         return {**evaluate_on_test_frames(model),

@@ -29,8 +29,17 @@ from spen_keras.denoising.noise_estimate import estimate_frame_noise_mm
 TRAINING_NOISE = "training_noise"
 
 
+#: What `denoise` does with a frame far quieter than the training noise:
+#: pass it through unchanged, or run the model anyway (a denoiser measured
+#: never to fall below its input on quiet frames: BM3D and the Filter
+#: Forest gained 2-6 dB at 0.1x and 0.15x the training noise on the
+#: held-out sequence, where every learned preset lost 0.5-3.6 dB at 0.1x).
+PASS_THROUGH, DENOISE = "pass through", "denoise"
+
+
 def training_noise_record(frames, noise_scales=(1.0, 1.0),
-                          noise=KinectNoiseModel(), seed=1234):
+                          noise=KinectNoiseModel(), seed=1234,
+                          quiet_frames=PASS_THROUGH):
     """The metadata record of the noise a preset was trained on.
 
     Args:
@@ -39,10 +48,11 @@ def training_noise_record(frames, noise_scales=(1.0, 1.0),
             saw ((1, 1) without noise-level augmentation).
         noise: the benchmark noise model.
         seed: noise seed of the frames (`noise_seed(seed, sequence, frame)`).
+        quiet_frames: PASS_THROUGH or DENOISE (see there).
 
     Returns:
         {"noise_model": text, "estimated_mm": [low, high] (rounded to 0.1
-        mm), "estimator": text}.
+        mm), "estimator": text, "quiet_frames": quiet_frames}.
     """
     estimated = []
     for factor in noise_scales:
@@ -70,6 +80,7 @@ def training_noise_record(frames, noise_scales=(1.0, 1.0),
         "estimator": ("median over the training frames of "
                       "estimate_frame_noise_mm (robust neighbour-difference "
                       "noise std, mm)"),
+        "quiet_frames": quiet_frames,
     }
 
 
@@ -77,8 +88,9 @@ def spec_training_noise(spec):
     """The training-noise record a denoising preset spec trains with: its
     task's (Keras presets: the task's frames and augmentation), the default
     task's for BM3D with the noise model's sigma and the Filter Forest
-    (tuned or fitted on the benchmark noise), None for BM3D with a
-    per-frame sigma estimate (it adapts to any level)."""
+    (tuned or fitted on the benchmark noise; both DENOISE quiet frames),
+    None for BM3D with a per-frame sigma estimate (it adapts to any
+    level)."""
     recipe = spec.recipe
     task = getattr(recipe, "task", None)
     if task is not None and hasattr(task, "training_noise"):
@@ -87,7 +99,7 @@ def spec_training_noise(spec):
         return None
     from spen_keras.denoising.denoising_task import DENOISING_TASK
 
-    return DENOISING_TASK.training_noise()
+    return DENOISING_TASK.training_noise(quiet_frames=DENOISE)
 
 
 def preset_training_noise(name_or_dir):
@@ -113,6 +125,19 @@ def preset_training_noise(name_or_dir):
     return math.sqrt(low * high) if low > 0 and high > 0 else None
 
 
+def preset_quiet_frames(name_or_dir):
+    """What `denoise` does with a quiet frame for this preset: PASS_THROUGH
+    (also for a record without the key) or DENOISE."""
+    from spen_keras import presets
+
+    try:
+        record = presets.read_metadata(name_or_dir).get(TRAINING_NOISE)
+    except presets.PresetError:
+        return PASS_THROUGH
+    value = record.get("quiet_frames") if isinstance(record, dict) else None
+    return DENOISE if value == DENOISE else PASS_THROUGH
+
+
 def describe_training_noise(name_or_dir):
     """`zoo list`'s note on a denoising preset: the noise it was trained at
     ('145 mm noise', '72-288 mm noise'), noise-aware ones marked, or
@@ -129,6 +154,8 @@ def describe_training_noise(name_or_dir):
             else f"{low:.0f}-{high:.0f} mm noise")
     if "noise_aware" in presets.get_spec(name_or_dir).tags:
         text += "; any quieter (noise-aware)"
+    elif record.get("quiet_frames") == DENOISE:
+        text += "; any quieter"
     return text
 
 
