@@ -76,13 +76,13 @@ def frame_psnr(clean, mask, output):
     return math.inf if rmse == 0 else -20.0 * math.log10(rmse)
 
 
-def run(model, raw, training_noise, quiet_frames, **options):
+def run(model, raw, training_noise, quiet_ratio, **options):
     from spen_keras.denoising.denoise import denoise_frame
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return denoise_frame(model, raw, training_noise_mm=training_noise,
-                             quiet_frames=quiet_frames,
+                             quiet_ratio=quiet_ratio,
                              allow_implausible=True, **options)
 
 
@@ -92,7 +92,7 @@ def measure(names, split, levels=None, raw=True):
     from spen_keras.denoising.depth_normalization import valid_mask
     from spen_keras.denoising.seven_scenes_frames import load_frames
     from spen_keras.presets import load_preset
-    from spen_keras.denoising.training_noise import preset_quiet_frames
+    from spen_keras.denoising.training_noise import preset_quiet_ratio
     from spen_keras.denoising.training_noise import preset_training_noise
 
     frames = split_frames(split)
@@ -114,7 +114,7 @@ def measure(names, split, levels=None, raw=True):
     for name in names:
         started = time.perf_counter()
         model, training_noise = load_preset(name), preset_training_noise(name)
-        quiet = preset_quiet_frames(name)
+        quiet = preset_quiet_ratio(name)
         rows = {}
         for level in levels:
             plain, default, actions, changes = [], [], set(), []

@@ -31,9 +31,8 @@ from spen_keras.denoising.noise_estimate import find_data_term
 from spen_keras.denoising.noise_estimate import is_noise_aware
 from spen_keras.denoising.noise_estimate import noise_sigma_mm_to_reference
 from spen_keras.denoising.noise_estimate import reference_to_noise_sigma_mm
-from spen_keras.denoising.training_noise import DENOISE
-from spen_keras.denoising.training_noise import PASS_THROUGH
-from spen_keras.denoising.training_noise import preset_quiet_frames
+from spen_keras.denoising.training_noise import QUIET_NOISE_RATIO
+from spen_keras.denoising.training_noise import preset_quiet_ratio
 from spen_keras.denoising.training_noise import preset_training_noise
 from spen_keras.tiled_inference import DEFAULT_TILE_SIZE
 from spen_keras.tiled_inference import TilingError
@@ -54,14 +53,6 @@ class DenoisingError(ValueError):
 class QuietFrameWarning(UserWarning):
     """The frame is far quieter than the noise the preset was trained for."""
 
-
-#: A frame is "quiet" for a preset when its estimated noise
-#: (`estimate_frame_noise_mm`) is below this fraction of the preset's
-#: typical training noise (`preset_training_noise`). Chosen on the held-out
-#: validation sequence: at 0.16 of it every preset's output was 0.5-3.6 dB
-#: below its input, at 0.24 every preset trained at one level was 1-2 dB
-#: above it (docs/denoising_safety.md).
-QUIET_NOISE_RATIO = 0.2
 
 #: The plausibility rule: with s the frame's estimated noise in mm and c the
 #: absolute change |output - input| in mm over the input's valid pixels, an
@@ -84,7 +75,7 @@ class DenoisingReport:
             two differing neighbours).
         training_noise_mm: the preset's typical training noise, in the
             same units, or None when unknown.
-        quiet: whether noise_mm < QUIET_NOISE_RATIO x training_noise_mm.
+        quiet: whether noise_mm < quiet_ratio x training_noise_mm.
         action: "denoised" or "passed through" (a quiet frame given to a
             preset that is not noise-aware: the output is the input).
         median_change_mm, p95_change_mm, p99_change_mm: median, 95th and
@@ -119,7 +110,7 @@ def denoise_depth(model, raw_uint16, tile_size=None,
                   max_untiled_pixels=MAX_UNTILED_PIXELS, noise_sigma_mm=None,
                   on_noise_level=None, training_noise_mm=None,
                   always_denoise=False, allow_implausible=False,
-                  quiet_frames=PASS_THROUGH):
+                  quiet_ratio=QUIET_NOISE_RATIO):
     """Denoises one raw depth frame; `denoise_frame` without the report.
 
     Returns:
@@ -131,14 +122,14 @@ def denoise_depth(model, raw_uint16, tile_size=None,
         max_untiled_pixels=max_untiled_pixels, noise_sigma_mm=noise_sigma_mm,
         on_noise_level=on_noise_level, training_noise_mm=training_noise_mm,
         always_denoise=always_denoise,
-        allow_implausible=allow_implausible, quiet_frames=quiet_frames)[0]
+        allow_implausible=allow_implausible, quiet_ratio=quiet_ratio)[0]
 
 
 def denoise_frame(model, raw_uint16, tile_size=None,
                   max_untiled_pixels=MAX_UNTILED_PIXELS, noise_sigma_mm=None,
                   on_noise_level=None, training_noise_mm=None,
                   always_denoise=False, allow_implausible=False,
-                  quiet_frames=PASS_THROUGH):
+                  quiet_ratio=QUIET_NOISE_RATIO):
     """Denoises one raw depth frame, refusing to make it worse.
 
     Two safeguards run on every frame (docs/denoising_safety.md):
@@ -147,14 +138,13 @@ def denoise_frame(model, raw_uint16, tile_size=None,
       (`estimate_frame_noise_mm`). When `training_noise_mm` (the preset's
       typical training noise: `preset_training_noise(name)`;
       `denoise_file` passes it) is given and the frame's noise is below
-      `QUIET_NOISE_RATIO` times it, a `QuietFrameWarning` is issued and,
+      `quiet_ratio` times it (0.2; 0.12 for BM3D and the Filter Forest:
+      `preset_quiet_ratio(name)`), a `QuietFrameWarning` is issued and,
       unless `always_denoise`, a preset that is not noise-aware passes the
       frame through unchanged: a learned denoiser trained on 150 mm noise
       smooths a raw Kinect frame (about 10 mm) into something worse than
       its input. A noise-aware preset (`QuadraticDataEnergy(noise_estimate=
-      ...)`) adapts its data term to the frame and still runs, and so does
-      a preset whose record says `quiet_frames="denoise"` (BM3D, the Filter
-      Forest: measured never to fall below their input on quiet frames).
+      ...)`) adapts its data term to the frame and still runs.
     - Plausibility. An output whose change from the input is far beyond the
       frame's noise (`plausibility_limits`: median |change| above 3 s + 10
       mm, or its 95th percentile above 10 s + 50 mm, s the frame's
@@ -209,8 +199,8 @@ def denoise_frame(model, raw_uint16, tile_size=None,
             `preset_training_noise(name)`), or None (no quiet-frame
             check).
         always_denoise: run the model on a quiet frame too (still warns).
-        quiet_frames: "pass through" (the default) or "denoise": what to
-            do with a quiet frame (`preset_quiet_frames(name)`).
+        quiet_ratio: the fraction of `training_noise_mm` below which a
+            frame is quiet (`preset_quiet_ratio(name)`).
         allow_implausible: return an implausible output instead of raising.
 
     Returns:
@@ -240,19 +230,15 @@ def denoise_frame(model, raw_uint16, tile_size=None,
     x = fill_invalid(normalize_depth(raw), mask)[None, ..., None]
     noise_mm = estimate_frame_noise_mm(raw)
     quiet = (training_noise_mm is not None and math.isfinite(noise_mm)
-             and noise_mm < QUIET_NOISE_RATIO * float(training_noise_mm))
+             and noise_mm < quiet_ratio * float(training_noise_mm))
     noise_aware = is_noise_aware(model)
-    passed_through = (quiet and not always_denoise and not noise_aware
-                      and quiet_frames != DENOISE)
+    passed_through = quiet and not always_denoise and not noise_aware
     if quiet:
         if passed_through:
             consequence = ("passing it through unchanged (always_denoise / "
                            "--always-denoise runs the model anyway)")
         elif noise_aware:
             consequence = "its noise-aware data term adapts to it"
-        elif quiet_frames == DENOISE:
-            consequence = ("denoising it anyway: this preset does not "
-                           "degrade quiet frames")
         else:
             consequence = "denoising it anyway, as asked"
         warnings.warn(
@@ -453,7 +439,7 @@ def denoise_file(input_path, output_path, preset="dp_3", overwrite=False,
         model, raw, noise_sigma_mm=noise_sigma_mm,
         on_noise_level=on_noise_level,
         training_noise_mm=preset_training_noise(preset),
-        quiet_frames=preset_quiet_frames(preset),
+        quiet_ratio=preset_quiet_ratio(preset),
         always_denoise=always_denoise, allow_implausible=allow_implausible)
     write_depth_png_atomically(output_path, out)
     return report

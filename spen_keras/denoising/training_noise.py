@@ -29,17 +29,24 @@ from spen_keras.denoising.noise_estimate import estimate_frame_noise_mm
 TRAINING_NOISE = "training_noise"
 
 
-#: What `denoise` does with a frame far quieter than the training noise:
-#: pass it through unchanged, or run the model anyway (a denoiser measured
-#: never to fall below its input on quiet frames: BM3D and the Filter
-#: Forest gained 2-6 dB at 0.1x and 0.15x the training noise on the
-#: held-out sequence, where every learned preset lost 0.5-3.6 dB at 0.1x).
-PASS_THROUGH, DENOISE = "pass through", "denoise"
+#: A frame is "quiet" for a preset, and `denoise` passes it through
+#: unchanged, when its estimated noise is below this fraction of the
+#: preset's typical training noise (`preset_training_noise`). Chosen on the
+#: held-out validation sequence, where the denoisers' outputs stop getting
+#: better once the input is clean enough and a quieter input is better
+#: than the output (docs/denoising_safety.md): every learned preset fell
+#: 0.5-3.6 dB below its input at 0.16 of its training noise and gained
+#: 1-2 dB (those trained at one level) at 0.24.
+QUIET_NOISE_RATIO = 0.2
+#: BM3D and the Filter Forest hold up on quieter frames: on the validation
+#: sequence they gained at 0.13 (2.3 and 2.96 dB) and fell below their
+#: input at 0.075 of their training noise (bm3d also at 0.098: -0.57 dB).
+QUIET_NOISE_RATIO_FILTERS = 0.12
 
 
 def training_noise_record(frames, noise_scales=(1.0, 1.0),
                           noise=KinectNoiseModel(), seed=1234,
-                          quiet_frames=PASS_THROUGH):
+                          quiet_ratio=QUIET_NOISE_RATIO):
     """The metadata record of the noise a preset was trained on.
 
     Args:
@@ -48,11 +55,12 @@ def training_noise_record(frames, noise_scales=(1.0, 1.0),
             saw ((1, 1) without noise-level augmentation).
         noise: the benchmark noise model.
         seed: noise seed of the frames (`noise_seed(seed, sequence, frame)`).
-        quiet_frames: PASS_THROUGH or DENOISE (see there).
+        quiet_ratio: below this fraction of the typical training noise a
+            frame is quiet (`QUIET_NOISE_RATIO`).
 
     Returns:
         {"noise_model": text, "estimated_mm": [low, high] (rounded to 0.1
-        mm), "estimator": text, "quiet_frames": quiet_frames}.
+        mm), "estimator": text, "quiet_ratio": quiet_ratio}.
     """
     estimated = []
     for factor in noise_scales:
@@ -80,7 +88,7 @@ def training_noise_record(frames, noise_scales=(1.0, 1.0),
         "estimator": ("median over the training frames of "
                       "estimate_frame_noise_mm (robust neighbour-difference "
                       "noise std, mm)"),
-        "quiet_frames": quiet_frames,
+        "quiet_ratio": float(quiet_ratio),
     }
 
 
@@ -88,7 +96,7 @@ def spec_training_noise(spec):
     """The training-noise record a denoising preset spec trains with: its
     task's (Keras presets: the task's frames and augmentation), the default
     task's for BM3D with the noise model's sigma and the Filter Forest
-    (tuned or fitted on the benchmark noise; both DENOISE quiet frames),
+    (tuned or fitted on the benchmark noise; QUIET_NOISE_RATIO_FILTERS),
     None for BM3D with a per-frame sigma estimate (it adapts to any
     level)."""
     recipe = spec.recipe
@@ -99,7 +107,8 @@ def spec_training_noise(spec):
         return None
     from spen_keras.denoising.denoising_task import DENOISING_TASK
 
-    return DENOISING_TASK.training_noise(quiet_frames=DENOISE)
+    return DENOISING_TASK.training_noise(
+        quiet_ratio=QUIET_NOISE_RATIO_FILTERS)
 
 
 def preset_training_noise(name_or_dir):
@@ -125,17 +134,18 @@ def preset_training_noise(name_or_dir):
     return math.sqrt(low * high) if low > 0 and high > 0 else None
 
 
-def preset_quiet_frames(name_or_dir):
-    """What `denoise` does with a quiet frame for this preset: PASS_THROUGH
-    (also for a record without the key) or DENOISE."""
+def preset_quiet_ratio(name_or_dir):
+    """The fraction of its training noise below which a frame is quiet for
+    this preset: its record's "quiet_ratio", else QUIET_NOISE_RATIO."""
     from spen_keras import presets
 
     try:
         record = presets.read_metadata(name_or_dir).get(TRAINING_NOISE)
-    except presets.PresetError:
-        return PASS_THROUGH
-    value = record.get("quiet_frames") if isinstance(record, dict) else None
-    return DENOISE if value == DENOISE else PASS_THROUGH
+        value = float(record["quiet_ratio"])
+    except (presets.PresetError, AttributeError, KeyError, TypeError,
+            ValueError):
+        return QUIET_NOISE_RATIO
+    return value if math.isfinite(value) and value >= 0 else QUIET_NOISE_RATIO
 
 
 def describe_training_noise(name_or_dir):
@@ -154,8 +164,6 @@ def describe_training_noise(name_or_dir):
             else f"{low:.0f}-{high:.0f} mm noise")
     if "noise_aware" in presets.get_spec(name_or_dir).tags:
         text += "; any quieter (noise-aware)"
-    elif record.get("quiet_frames") == DENOISE:
-        text += "; any quieter"
     return text
 
 
