@@ -392,7 +392,11 @@ def test_ctrl_c_during_a_real_training_run(tmp_path):
         # loaded the machine (500 once finished first under load).
         [sys.executable, "-c", code, "train", "--preset", "foe_3", "--steps",
          "1000000", "--output-dir", "out"], cwd=tmp_path, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A test run started in the background by a non-interactive shell
+        # inherits SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: restore the terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Interrupt once the first checkpoint is written (training is running).
     checkpoint = tmp_path / "runs" / "backup" / "foe_3" / "checkpoint.npz"
     deadline = time.monotonic() + 300

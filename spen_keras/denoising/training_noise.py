@@ -11,7 +11,7 @@ are equal without noise-level augmentation).
 
 >>> record = training_noise_record(load_frames("train")[:1], (1.0, 1.0))
 >>> sorted(record)
-['estimated_mm', 'estimator', 'noise_model']
+['estimated_mm', 'estimator', 'noise_model', 'quiet_ratio']
 >>> 140 < record["estimated_mm"][0] < 170
 True
 """
