@@ -20,4 +20,5 @@ run benchmarks/inference.py --dtype-policy float32 mixed_bfloat16 --mixed-modes 
 run benchmarks/scaling.py > /dev/null
 run benchmarks/distributed_training.py > /dev/null
 run benchmarks/noise_levels.py > /dev/null       # presets at 0.5x / 1x / 2x noise
+run benchmarks/denoising_safety.py --split test > /dev/null  # quiet frames, raw frames, the plausibility guard
 echo "== $(date -u +%H:%M:%S) done" >&2
