@@ -74,8 +74,15 @@ def _frame_function(model, with_iterates, channels):
     key = (bool(with_iterates), int(channels))
     if key not in functions:
         spec = tf.TensorSpec((1, None, None, channels), tf.float32)
-        call = (model.predict_iterates if with_iterates
-                else (lambda frame: model(frame)))
+        # A weak reference: a function holding the model would keep its
+        # own dictionary key alive, and every model used would leak.
+        ref = weakref.ref(model)
+        if with_iterates:
+            def call(frame):
+                return ref().predict_iterates(frame)
+        else:
+            def call(frame):
+                return ref()(frame)
         functions[key] = tf.function(call, input_signature=[spec])
     return functions[key]
 
