@@ -24,13 +24,16 @@ def _configure_denoise(parser):
     parser.add_argument("--allow-implausible", action="store_true",
                         dest="allow_implausible",
                         help="write the output even when the plausibility "
-                             "check refuses it (see "
-                             "docs/troubleshooting.md)")
+                             "check refuses it (median change above 3 s + 10 "
+                             "mm or 95th percentile above 10 s + 50 mm, s the "
+                             "frame's noise; docs/denoising_safety.md)")
     parser.add_argument("--always-denoise", action="store_true",
                         dest="always_denoise",
                         help="denoise a frame far quieter than the preset's "
-                             "training noise with the model anyway, instead "
-                             "of passing it through")
+                             "training noise (below 0.2x; 0.12x for BM3D and "
+                             "the Filter Forest; `zoo list` shows it) with "
+                             "the model anyway, instead of passing it "
+                             "through")
 
 
 def _run_denoise(args):
