@@ -106,23 +106,18 @@ def plausibility_limits(noise_mm):
     return (MEDIAN_FACTOR * s + MEDIAN_SLACK_MM, P95_FACTOR * s + P95_SLACK_MM)
 
 
-def denoise_depth(model, raw_uint16, tile_size=None,
-                  max_untiled_pixels=MAX_UNTILED_PIXELS, noise_sigma_mm=None,
-                  on_noise_level=None, training_noise_mm=None,
-                  always_denoise=False, allow_implausible=False,
-                  quiet_ratio=QUIET_NOISE_RATIO):
-    """Denoises one raw depth frame; `denoise_frame` without the report.
+def denoise_depth(model, raw_uint16, **options):
+    """Denoises one raw depth frame: `denoise_frame` without the report.
+
+    Args:
+        model, raw_uint16: as for `denoise_frame`.
+        **options: `denoise_frame`'s keyword arguments.
 
     Returns:
         (H, W) uint16 millimetres; pixels without a reading keep their
         original code (0 or 65535).
     """
-    return denoise_frame(
-        model, raw_uint16, tile_size=tile_size,
-        max_untiled_pixels=max_untiled_pixels, noise_sigma_mm=noise_sigma_mm,
-        on_noise_level=on_noise_level, training_noise_mm=training_noise_mm,
-        always_denoise=always_denoise,
-        allow_implausible=allow_implausible, quiet_ratio=quiet_ratio)[0]
+    return denoise_frame(model, raw_uint16, **options)[0]
 
 
 def denoise_frame(model, raw_uint16, tile_size=None,

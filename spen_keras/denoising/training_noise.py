@@ -111,39 +111,45 @@ def spec_training_noise(spec):
         quiet_ratio=QUIET_NOISE_RATIO_FILTERS)
 
 
-def preset_training_noise(name_or_dir):
-    """The typical training noise of a preset, in mm
-    (`estimate_frame_noise_mm` units): the geometric mean of its record's
-    lowest and highest level (the 1x level of a preset trained with noise
-    scaled by 0.5-2), or None when its metadata records none (a preset of
-    another family, one that estimates the noise itself, or one saved
-    before the record existed)."""
+def training_noise_of(name_or_dir):
+    """A preset's training-noise record (a dict), or None when it has none
+    (another family's preset, one that estimates the noise itself, one
+    saved before the record existed, or a folder that does not resolve)."""
     from spen_keras import presets
 
     try:
         record = presets.read_metadata(name_or_dir).get(TRAINING_NOISE)
     except presets.PresetError:
         return None
-    if not isinstance(record, dict):
-        return None
+    return record if isinstance(record, dict) else None
+
+
+def _levels(record):
+    """(lowest, highest) estimated training noise of a record, or None."""
     try:
-        low, high = (float(v) for v in (min(record["estimated_mm"]),
-                                        max(record["estimated_mm"])))
+        levels = [float(v) for v in record["estimated_mm"]]
+        return min(levels), max(levels)
     except (KeyError, TypeError, ValueError):
         return None
-    return math.sqrt(low * high) if low > 0 and high > 0 else None
+
+
+def preset_training_noise(name_or_dir):
+    """The typical training noise of a preset, in mm
+    (`estimate_frame_noise_mm` units): the geometric mean of its record's
+    lowest and highest level (the 1x level of a preset trained with noise
+    scaled by 0.5-2), or None without a record (`training_noise_of`)."""
+    levels = _levels(training_noise_of(name_or_dir) or {})
+    if levels is None or not (levels[0] > 0 and levels[1] > 0):
+        return None
+    return math.sqrt(levels[0] * levels[1])
 
 
 def preset_quiet_ratio(name_or_dir):
     """The fraction of its training noise below which a frame is quiet for
     this preset: its record's "quiet_ratio", else QUIET_NOISE_RATIO."""
-    from spen_keras import presets
-
     try:
-        record = presets.read_metadata(name_or_dir).get(TRAINING_NOISE)
-        value = float(record["quiet_ratio"])
-    except (presets.PresetError, AttributeError, KeyError, TypeError,
-            ValueError):
+        value = float((training_noise_of(name_or_dir) or {})["quiet_ratio"])
+    except (KeyError, TypeError, ValueError):
         return QUIET_NOISE_RATIO
     return value if math.isfinite(value) and value >= 0 else QUIET_NOISE_RATIO
 
@@ -151,15 +157,13 @@ def preset_quiet_ratio(name_or_dir):
 def describe_training_noise(name_or_dir):
     """`zoo list`'s note on a denoising preset: the noise it was trained at
     ('145 mm noise', '72-288 mm noise'), noise-aware ones marked, or
-    'any noise (estimates it)' for one without a record."""
+    'any noise (estimates it per frame)' for one without a record."""
     from spen_keras import presets
 
-    try:
-        record = presets.read_metadata(name_or_dir).get(TRAINING_NOISE)
-        low, high = record["estimated_mm"][0], record["estimated_mm"][-1]
-    except (presets.PresetError, AttributeError, KeyError, TypeError,
-            IndexError):
+    levels = _levels(training_noise_of(name_or_dir) or {})
+    if levels is None:
         return "any noise (estimates it per frame)"
+    low, high = levels
     text = (f"{low:.0f} mm noise" if low == high
             else f"{low:.0f}-{high:.0f} mm noise")
     if "noise_aware" in presets.get_spec(name_or_dir).tags:

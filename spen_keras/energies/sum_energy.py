@@ -59,8 +59,7 @@ class SumEnergy(Energy):
         scales = [s for s in scales if s is not None]
         if not scales:
             return None
-        return scales[0] if len(scales) == 1 else tf.math.reduce_prod(
-            tf.stack(scales), axis=0)
+        return tf.math.reduce_prod(tf.stack(scales), axis=0)
 
     def energy(self, y, features):
         return tf.add_n([term(y, features) for term in self.energies])
