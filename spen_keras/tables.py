@@ -26,6 +26,9 @@ class RowResult:
         curve: optional metric per unrolled iteration (written to JSON).
         columns: for a table with several columns, the metric per column
             name (`value` is then the table's primary column).
+        measures: further numbers the table's claims use (e.g. the
+            outputs' gradient energy against the targets'); written to
+            JSON.
     """
 
     value: float
@@ -33,6 +36,7 @@ class RowResult:
     extras: dict = dataclasses.field(default_factory=dict)
     curve: Optional[Sequence[float]] = None
     columns: Optional[dict] = None
+    measures: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +49,23 @@ class EvaluationData:
         size: number of evaluation examples (n in the header).
         reference_values: metric of trivial predictors, e.g.
             {"noisy input": 29.03}; available to claims and headers.
+        role: "test" (what the table reports) or "validation" (the data
+            its rows' training choices were made on); claims are checked
+            on each and the verdicts say which.
+        note: a sentence printed beside the numbers (e.g. how the
+            protocol differs from the paper's); may be empty.
+        measures: filled by `reproduce` for the claims: {row: {the row's
+            `RowResult.measures`, "columns": its columns, "metadata": its
+            preset's metadata (None if it has none)}}.
     """
 
     arrays: object
     label: str
     size: int
     reference_values: dict = dataclasses.field(default_factory=dict)
+    role: str = "test"
+    note: str = ""
+    measures: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +73,10 @@ class Claim:
     """A qualitative claim of the paper, checked on the measured rows.
 
     `check(measured, specs, data)` returns None when the rows it needs were
-    not measured, else `(statement, holds)`; `measured` maps preset names to
-    values, `specs` maps them to their `PresetSpec`s.
+    not measured (or the claim is not checked on `data.role`), else
+    `(statement, holds)`; `measured` maps preset names to values on `data`,
+    `specs` maps them to their `PresetSpec`s, and `data.measures` holds
+    each measured row's further measures and metadata.
     """
 
     check: Callable
@@ -95,6 +112,10 @@ class TableDescription:
             (e.g. examples seen, steps, whether its convergence criterion
             was met), read from the preset's metadata (None if it has
             none) and printed as extra columns.
+        validation_data: optional `validation_data()` -> `EvaluationData`
+            (role "validation") of the held-out data the rows' training
+            choices were made on; every row is measured on it too and the
+            claims are checked on both.
     """
 
     name: str
@@ -112,6 +133,12 @@ class TableDescription:
     columns: tuple = ()
     reference_rows: tuple = ()
     training_facts: Optional[Callable] = None
+    validation_data: Optional[Callable] = None
+
+
+def all_measured(measured, *rows):
+    """Whether every one of `rows` was measured (for a claim's check)."""
+    return all(row in measured for row in rows)
 
 
 def register_table(table):

@@ -218,17 +218,50 @@ def test_input_convex_energies_are_convex_in_y(name):
         assert (mid <= chord + 1e-4 * np.abs(chord) + 1e-5).all()
 
 
-def test_input_convex_weights_stay_non_negative_after_training():
+def _train_against_the_data(prior):
+    """`prior` after a few large SGD steps of a 2-step minimiser towards
+    -x: training that pushes its constrained weights negative."""
     keras.utils.set_random_seed(0)
-    prior = DeepPriorEnergy((3, 3), (3, 3), input_convex=True)
     minimizer = UnrolledMinimizer(SumEnergy([QuadraticDataEnergy(), prior]),
                                   num_steps=2)
     inputs = keras.Input((8, 8, 1))
     model = keras.Model(inputs, minimizer(inputs, inputs))
     model.compile(optimizer=keras.optimizers.SGD(10.0), loss="mse")
     model.fit(IMAGE[:, :8, :8], -IMAGE[:, :8, :8], epochs=3, verbose=0)
+    return prior
+
+
+def test_input_convex_weights_stay_non_negative_after_training():
+    prior = _train_against_the_data(
+        DeepPriorEnergy((3, 3), (3, 3), input_convex=True))
     constrained = prior.kernels[1:] + [prior.output_kernel]
     assert all(float(tf.reduce_min(k)) >= 0.0 for k in constrained)
+
+
+def test_all_positive_deep_prior_is_the_papers_icnn():
+    """`all_positive=True` (the paper's ICNN restriction): every kernel and
+    bias stays non-negative through training, the first layer's included,
+    so the energy is convex and non-decreasing in every pixel (its gradient
+    in y is non-negative everywhere); the config round-trips."""
+    prior = _train_against_the_data(
+        DeepPriorEnergy((3, 3), (3, 3), all_positive=True))
+    assert prior.input_convex
+    weights = prior.kernels + prior.biases + [prior.output_kernel]
+    assert all(float(tf.reduce_min(w)) >= 0.0 for w in weights)
+    assert any(float(tf.reduce_max(w)) > 0.0 for w in weights)
+    y = tf.constant(RNG.normal(size=(2, 8, 8, 1)) * 3, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(y)
+        energy = tf.reduce_sum(prior(y))
+    assert float(tf.reduce_min(tape.gradient(energy, y))) >= 0.0
+    # Amos et al.'s restriction leaves the first layer free: not monotone.
+    free = DeepPriorEnergy((3, 3), (3, 3), input_convex=True)
+    free(y)
+    assert not any(k.constraint for k in free.kernels[:1])
+    assert not any(b.constraint for b in free.biases)
+    config = prior.get_config()
+    assert config["all_positive"] and config["input_convex"]
+    assert DeepPriorEnergy.from_config(config).all_positive
 
 
 @pytest.mark.parametrize("padding, reduction, channels", [

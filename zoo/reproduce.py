@@ -29,17 +29,27 @@ def _number(value):
     return "-" if value is None else f"{value:.2f}"
 
 
-def format_table(table, specs, data, results, claims):
-    """The Markdown table: header, one line per row, the claims."""
+def format_table(table, specs, data, results, claims, validation=None):
+    """The Markdown table: header, one line per row, the claims.
+
+    validation: {row: RowResult} on the table's validation data, printed
+    as a column beside the test values (None or empty: no column).
+    """
     header = (table.header(data) if table.header else
               f"{table.title} ({table.metric}, {table.unit}) on {data.label} "
               f"(n = {data.size})")
     metric = table.metric
     if table.columns:
         return _format_columns(table, specs, header, results, claims)
+    validation = validation or {}
     facts = {name: result.extras.get("training_facts") or {}
              for name, result in results.items()}
-    extra = list(dict.fromkeys(k for f in facts.values() for k in f))
+    extra = list(dict.fromkeys(
+        ([f"validation {metric}"] if validation else [])
+        + [k for f in facts.values() for k in f]))
+    for name, result in validation.items():
+        facts.setdefault(name, {})[f"validation {metric}"] = (
+            f"{result.value:.2f}")
     lines = [header, "",
              f"| row | paper {metric} | our {metric} | seconds |"
              + "".join(f" {k} |" for k in extra),
@@ -59,8 +69,16 @@ def format_table(table, specs, data, results, claims):
 
 
 def _claim_lines(claims):
-    return [""] + [f"- {'agrees' if holds else 'DISAGREES'}: {statement}"
-                   for statement, holds in claims]
+    """One line per checked claim; `claims` holds (statement, holds) or
+    (statement, holds, role) with the data's role when a table checks its
+    claims on more than one evaluation set."""
+    lines = [""]
+    for claim in claims:
+        statement, holds = claim[:2]
+        role = f" [{claim[2]}]" if len(claim) > 2 else ""
+        lines.append(f"- {'agrees' if holds else 'DISAGREES'}{role}: "
+                     f"{statement}")
+    return lines
 
 
 def _format_columns(table, specs, header, results, claims):
@@ -95,8 +113,24 @@ def check_claims(table, specs, data, measured):
     return [c for c in checked if c is not None]
 
 
+def _measures(data, results, metadata):
+    """Fills `data.measures` for the claims (see `EvaluationData`)."""
+    data.measures.clear()
+    for row, result in results.items():
+        data.measures[row] = dict(result.measures, columns=result.columns,
+                                  metadata=metadata.get(row))
+
+
+def _read_metadata(source):
+    try:
+        return presets.read_metadata(source)
+    except presets.PresetError:
+        return None
+
+
 def reproduce_table(name, output_dir, retrain=False, data_dir=None,
-                    max_examples=None, data=None, log=print):
+                    max_examples=None, data=None, validation_data=None,
+                    log=print):
     """Evaluates every row of a registered table; returns the Markdown table.
 
     Args:
@@ -109,18 +143,24 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
         max_examples: with data_dir, evaluate at most this many examples
             (None: the table's own default).
         data: an `EvaluationData` to use as is (e.g. a small crop in tests).
+        validation_data: an `EvaluationData` (role "validation") to use as
+            the table's validation data; by default the table's own, except
+            when `data` is given (then none unless passed).
         log: where progress lines go.
     """
     table = get_table(name)
     specs = {row: presets.get_spec(row) for row in table.rows}
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    if data is None:
+    if validation_data is None and data is None and table.validation_data:
+        data = table.evaluation_data(data_dir, max_examples)
+        validation_data = table.validation_data()
+    elif data is None:
         data = table.evaluation_data(data_dir, max_examples)
     retrained_root = output_dir / "presets"
     if retrain:
         _retrain(table, specs, retrained_root, output_dir, log)
-    results, skipped = {}, {}
+    results, validation, metadata, skipped = {}, {}, {}, {}
     for row in table.rows:
         source = retrained_root / row if retrain else row
         try:
@@ -130,29 +170,44 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
             log(f"[{row}] skipped: {error}")
             continue
         results[row] = table.evaluate(model, specs[row], data)
+        metadata[row] = _read_metadata(source)
+        results[row].extras["metadata"] = metadata[row]
         if table.training_facts is not None:
-            try:
-                metadata = presets.read_metadata(source)
-            except presets.PresetError:
-                metadata = None
-            results[row].extras["metadata"] = metadata
             results[row].extras["training_facts"] = table.training_facts(
-                specs[row], metadata)
-        log(f"[{row}] {results[row].value:.2f} {table.unit} in "
-            f"{results[row].seconds:.1f} s")
+                specs[row], metadata[row])
+        line = f"[{row}] {results[row].value:.2f} {table.unit}"
+        seconds = results[row].seconds
+        if validation_data is not None:
+            validation[row] = table.evaluate(model, specs[row],
+                                             validation_data)
+            line += f" (validation {validation[row].value:.2f})"
+            seconds += validation[row].seconds
+        log(f"{line} in {seconds:.1f} s")
 
     measured = {row: result.value for row, result in results.items()}
+    _measures(data, results, metadata)
     claims = check_claims(table, specs, data, measured)
-    text = format_table(table, specs, data, results, claims)
+    if validation_data is not None:
+        _measures(validation_data, validation, metadata)
+        claims = [claim + (data.role,) for claim in claims] + [
+            claim + (validation_data.role,) for claim in check_claims(
+                table, specs, validation_data,
+                {row: result.value for row, result in validation.items()})]
+    text = format_table(table, specs, data, results, claims, validation)
     (output_dir / f"{name}.md").write_text(text + "\n")
     record = {
         "table": name, "title": table.title,
         "metric": f"{table.metric} ({table.unit})",
         "data": data.label, "n": data.size,
         "reference_values": data.reference_values,
+        "validation_data": (None if validation_data is None else {
+            "data": validation_data.label, "n": validation_data.size,
+            "reference_values": validation_data.reference_values}),
         "rows": {row: {"label": specs[row].row,
                        "paper": specs[row].paper_value,
                        "ours": measured.get(row),
+                       "validation": (validation[row].value
+                                      if row in validation else None),
                        "paper_columns": specs[row].paper_values,
                        "our_columns": (results[row].columns
                                        if row in results else None),
@@ -162,11 +217,17 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
                                          if row in results
                                          and results[row].curve is not None
                                          else None),
+                       "measures": (results[row].measures
+                                    if row in results else None),
+                       "validation_measures": (validation[row].measures
+                                               if row in validation
+                                               else None),
                        "training": (results[row].extras.get("training_facts")
                                     if row in results else None)}
                  for row in table.rows},
-        "claims": [{"claim": statement, "holds": bool(holds)}
-                   for statement, holds in claims],
+        "claims": [{"claim": claim[0], "holds": bool(claim[1]),
+                    "on": claim[2] if len(claim) > 2 else data.role}
+                   for claim in claims],
         "skipped": skipped,
         "reference_rows": [{"label": label, "paper": values,
                             "source": source}

@@ -63,9 +63,10 @@ def field_of_experts(input_convex=False):
                                 input_convex=input_convex)
 
 
-def deep_prior(input_convex=False):
+def deep_prior(input_convex=False, all_positive=False):
     return DeepPriorEnergy(filters=(32, 32), kernel_sizes=(7, 7),
-                           temperature=25.0, input_convex=input_convex)
+                           temperature=25.0, input_convex=input_convex,
+                           all_positive=all_positive)
 
 
 # The noise-aware data term (beyond the paper): sigma^2 scaled per frame by
@@ -144,6 +145,7 @@ PROTOCOL_RATES = {
     "feedforward_convnet": 1e-3,
     "foe_3_icnn": 1e-2,
     "dp_3_icnn": 3e-3,
+    "dp_3_icnn_paper": 3e-3,
 }
 PROTOCOL_RATES.update(dp_3_augmented=PROTOCOL_RATES["dp_3"],
                       dp_3_noise_aware=PROTOCOL_RATES["dp_3"],
@@ -231,6 +233,12 @@ DENOISING_PRESETS = [
            "DP-3 with non-negative weights after the first layer (ICNN)",
            lambda: denoiser(deep_prior(True), 3, 0.25),
            tags=SPEN_E2E + ("deep_prior", "input_convex")),
+    _keras("dp_3_icnn_paper", "DP-3 (ICNN as in the paper)", None,
+           "DP-3 with every convolution parameter non-negative, the first "
+           "layer's included: the ICNN restriction the paper describes "
+           "(Sec. 6.1.3) and reports could not denoise reasonably",
+           lambda: denoiser(deep_prior(all_positive=True), 3, 0.25),
+           tags=SPEN_E2E + ("deep_prior", "input_convex", "all_positive")),
     # Beyond the paper: presets for users' own frames (other rooms, depth
     # ranges, noise levels). Tagged "augmented": the paper's claims leave
     # them out.

@@ -76,6 +76,7 @@ LEARNING_RATES = {
     "feedforward_convnet": _LOW,
     "foe_3_icnn": _FOE,
     "dp_3_icnn": _LOW,
+    "dp_3_icnn_paper": _LOW,
 }
 """The learned rows of Table 1 and the two Adam rates each is trained at."""
 
@@ -434,6 +435,7 @@ QUEUE = [
     ("foe_20_plus", 3e-3), ("foe_20_plus", 1e-2),
     ("foe_20", 3e-3), ("foe_20", 1e-2),
     ("foe_ssvm", 3e-3), ("foe_ssvm", 1e-2),
+    ("dp_3_icnn_paper", 1e-3), ("dp_3_icnn_paper", 3e-3),
 ]
 
 

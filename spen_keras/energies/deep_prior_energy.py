@@ -89,6 +89,12 @@ class DeepPriorEnergy(ImageEnergy):
     non-negative initialiser), and SoftPlus is convex and non-decreasing, so
     the energy is convex in y.
 
+    The paper's restriction (Sec. 6.1.3: an ICNN "restricts all convolution
+    parameters to be positive") is stronger: `all_positive=True` keeps every
+    kernel and bias non-negative, the first layer's included. The energy is
+    then convex and also non-decreasing in every pixel of y, which is why
+    such a prior cannot denoise well; it is kept to check that claim.
+
     Args:
         filters: widths of the hidden convolutions.
         kernel_sizes: their square kernel sizes (same length as `filters`).
@@ -97,6 +103,8 @@ class DeepPriorEnergy(ImageEnergy):
         padding: "valid", "reflect" or "zero" (see `ImageEnergy`).
         reduction: "sum" or "mean" over pixels.
         input_convex: constrain the energy to be convex in y.
+        all_positive: keep every kernel and bias non-negative (the paper's
+            ICNN restriction; implies convexity).
         **kwargs: `Energy` arguments.
 
     Call arguments:
@@ -122,6 +130,7 @@ class DeepPriorEnergy(ImageEnergy):
         padding="valid",
         reduction="sum",
         input_convex=False,
+        all_positive=False,
         **kwargs,
     ):
         super().__init__(channels=channels, padding=padding, **kwargs)
@@ -134,7 +143,8 @@ class DeepPriorEnergy(ImageEnergy):
         self.kernel_sizes = kernel_sizes
         self.temperature = check_positive("temperature", temperature)
         self.reduction = reduction
-        self.input_convex = bool(input_convex)
+        self.all_positive = bool(all_positive)
+        self.input_convex = bool(input_convex) or self.all_positive
 
     def _kernel(self, name, shape, constrained):
         fan_in = shape[0] * shape[1] * shape[2]
@@ -153,14 +163,16 @@ class DeepPriorEnergy(ImageEnergy):
         self.kernels, self.biases = [], []
         in_channels = self.channels
         for i, (width, size) in enumerate(zip(self.filters, self.kernel_sizes)):
-            constrained = self.input_convex and i > 0
+            constrained = self.input_convex and (i > 0 or self.all_positive)
             self.kernels.append(
                 self._kernel(f"kernel_{i}", (size, size, in_channels, width),
                              constrained)
             )
             self.biases.append(
                 self.add_weight(name=f"bias_{i}", shape=(width,),
-                                initializer="zeros")
+                                initializer="zeros",
+                                constraint=(keras.constraints.NonNeg()
+                                            if self.all_positive else None))
             )
             in_channels = width
         self.output_kernel = self._kernel(
@@ -203,6 +215,7 @@ class DeepPriorEnergy(ImageEnergy):
                 "temperature": self.temperature,
                 "reduction": self.reduction,
                 "input_convex": self.input_convex,
+                "all_positive": self.all_positive,
             }
         )
         return config

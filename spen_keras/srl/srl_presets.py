@@ -25,6 +25,8 @@ Recipes (all trained on the public layers' train split, sections 02-21):
   term and its encoder stay clamped (`clamp_epochs=3`: freed after the
   first epoch they over-fitted train, 1.0 F1 lower on test WSJ).
 - SPEN-ICNN: the same with an input-convex global term.
+- SPEN-SSVM: the same energy trained as a structured SVM
+  (`training_mode="ssvm"`).
 """
 
 import dataclasses
@@ -560,6 +562,14 @@ SRL_PRESETS = (
           "input-convex SPEN, LP relaxation + H",
           dataclasses.replace(SPEN_RECIPE, input_convex=True, decoder="lp"),
           {"spen", "icnn", "lp"}),
+    _spec("srl_spen_ssvm_lp", "SPEN-SSVM+AD3",
+          "the SPEN's energy trained as a structured SVM (squared-error "
+          "margin, loss-augmented 10-step inference) instead of end to end; "
+          "LP relaxation + H. The paper reports in its text that it could "
+          "not outperform the local systems; it gives no numbers",
+          dataclasses.replace(SPEN_RECIPE, training_mode="ssvm",
+                              decoder="lp"),
+          {"spen", "ssvm", "lp"}),
     _spec("srl_local_ilp", "Local+ILP (beyond the paper)",
           "local arc model, exact ILP (milp)",
           SrlRecipe(model="variant", decoder="ilp", base="srl_local_h"),
