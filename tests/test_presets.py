@@ -251,7 +251,10 @@ def test_shipped_outputs_are_unchanged_by_the_restructuring():
                         / "preset_probe_outputs.npz")
     x = reference["x"]
     names = [n for n in reference.files if n != "x"]
-    assert sorted(names) == sorted(presets.list_presets(table="table1"))
+    # Every row but the one added after the restructuring.
+    assert sorted(set(presets.list_presets(table="table1")) - set(names)) \
+        == ["dp_3_icnn_paper"] and set(names) < set(
+            presets.list_presets(table="table1"))
     for name in names:
         model = load_preset(name)
         y = keras.ops.convert_to_numpy(model(x))

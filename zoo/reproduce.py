@@ -152,11 +152,10 @@ def reproduce_table(name, output_dir, retrain=False, data_dir=None,
     specs = {row: presets.get_spec(row) for row in table.rows}
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    if validation_data is None and data is None and table.validation_data:
+    if data is None:
         data = table.evaluation_data(data_dir, max_examples)
-        validation_data = table.validation_data()
-    elif data is None:
-        data = table.evaluation_data(data_dir, max_examples)
+        if validation_data is None and table.validation_data:
+            validation_data = table.validation_data()
     retrained_root = output_dir / "presets"
     if retrain:
         _retrain(table, specs, retrained_root, output_dir, log)

@@ -278,10 +278,9 @@ def evaluation_data(data_dir=None, max_examples=None):
         data_dir, max_examples or DEFAULT_MAX_FRAMES,
         training_scene=TRAINING_SCENE)
     if label.startswith(PROXIMALNET_LABEL):
-        note = ("ProximalNet's validation pairs (val.lst): the evaluation "
-                "frames of the paper's comparison; the presets were trained "
-                f"on crops of {TRAINING_FRAMES} frames of the "
-                f"{TRAINING_SCENE} scene.")
+        note = (PROTOCOL_NOTE + ", and are tested here on the noisy/clean "
+                "pairs of ProximalNet's val.lst (scenes as the list names "
+                "them).")
     else:
         note = (PROTOCOL_NOTE + ", and are tested here on the other "
                 "scenes' test sequences: cross-scene, as in the paper.")

@@ -564,9 +564,7 @@ SRL_PRESETS = (
           {"spen", "icnn", "lp"}),
     _spec("srl_spen_ssvm_lp", "SPEN-SSVM+AD3",
           "the SPEN's energy trained as a structured SVM (squared-error "
-          "margin, loss-augmented 10-step inference) instead of end to end; "
-          "LP relaxation + H. The paper reports in its text that it could "
-          "not outperform the local systems; it gives no numbers",
+          "margin, loss-augmented inference), LP relaxation + H",
           dataclasses.replace(SPEN_RECIPE, training_mode="ssvm",
                               decoder="lp"),
           {"spen", "ssvm", "lp"}),
