@@ -240,18 +240,71 @@ def save_srl_preset(labeler, directory, metadata, overwrite=False,
 # === Evaluation ===
 
 
+# A user's own data: a folder of CoNLL column files (the format `srl-label`
+# reads, with the gold argument columns), instead of a release tree.
+COLUMN_FILES = {"train": ("train.conll", "train.conll.gz"),
+                "devel": ("dev.conll", "dev.conll.gz")}
+
+
+def column_file(root, split):
+    """The column file of `split` ("train" or "devel") in a folder of
+    column files, or None (no such file, or `root` is a release tree)."""
+    if root is None or split not in COLUMN_FILES:
+        return None
+    for name in COLUMN_FILES[split]:
+        if (pathlib.Path(root) / name).is_file():
+            return pathlib.Path(root) / name
+    return None
+
+
+def is_column_folder(root):
+    """Whether `root` holds the user's column files (train.conll[.gz])
+    rather than a CoNLL-2005 release tree."""
+    return column_file(root, "train") is not None
+
+
+def _column_sentences(root, split):
+    """The sentences of a column file, which must carry gold arguments."""
+    from spen_keras.srl.user_files import SrlInputError
+    from spen_keras.srl.user_files import read_conll_file
+
+    path = column_file(root, split)
+    sentences, has_gold = read_conll_file(path)
+    if not has_gold:
+        raise SrlInputError(f"{path}: no gold argument columns; training and "
+                            "validation files need them (WORD POS PARSE NE "
+                            "LEMMA ARG_1 ... ARG_n)")
+    return sentences
+
+
+def _file_has_words(sentences):
+    """Whether a column file's WORD column has words (not all "-"): its
+    arcs then carry word features other than "-"."""
+    return any(features.get("predicate_word", "-") != "-"
+               for sentence in sentences for arcs in sentence.predicates
+               for features in arcs.features[:1])
+
+
 def has_words(root, split):
     """Whether a release folder has the `words` layer of a split (a full
-    release built with the LDC words; never the shipped public layers)."""
+    release built with the LDC words; never the shipped public layers), or
+    a column file of the split has words (a WORD column not all "-")."""
     if root is None:
         return False
+    if is_column_folder(root):
+        return column_file(root, split) is not None and _file_has_words(
+            _column_sentences(root, split))
     return all(path.is_file() for path in
                conll2005_layers.layer_paths(root, split, "words"))
 
 
 def evaluation_sentences(root=None, splits=tuple(SPLITS.values())):
     """{split: [SentenceArcs without ids]} of the evaluation splits (with
-    words where the release has them)."""
+    words where the release has them); of a folder of column files, its
+    validation file (dev.conll) as "devel" if it has one."""
+    if is_column_folder(root):
+        return ({"devel": _column_sentences(root, "devel")}
+                if column_file(root, "devel") is not None else {})
     return {split: list(read_sentences(split, root=root,
                                        words=has_words(root, split)))
             for split in splits}
@@ -292,8 +345,11 @@ def evaluate_labeler(labeler, sentences_by_split):
 
 def evaluation_metadata(labeler, sentences_by_split):
     scores = evaluate_labeler(labeler, sentences_by_split)
+    primary = PRIMARY_COLUMN if PRIMARY_COLUMN in scores else next(
+        iter(scores), None)
     return {
-        "our_value": round(scores[PRIMARY_COLUMN].f1, 2),
+        "our_value": None if primary is None else round(scores[primary].f1,
+                                                        2),
         "our_values": {c: round(s.f1, 2) for c, s in scores.items()},
         "precision_recall": {c: [round(s.precision, 2), round(s.recall, 2)]
                              for c, s in scores.items()},
@@ -314,8 +370,12 @@ def training_sentences(min_count, root=None, vocabulary=None):
     key = (min_count, str(root), None if vocabulary is None
            else id(vocabulary))
     if key not in _TRAINING_CACHE:
-        words = has_words(root, "train")
-        train = list(read_sentences("train", root=root, words=words))
+        if is_column_folder(root):
+            train = _column_sentences(root, "train")
+            words = _file_has_words(train)
+        else:
+            words = has_words(root, "train")
+            train = list(read_sentences("train", root=root, words=words))
         if vocabulary is None:
             templates = TEMPLATES + (WORD_TEMPLATES if words else ())
             vocabulary = FeatureVocabulary.fit(
@@ -470,12 +530,21 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
     data_dir: a CoNLL-2005 release folder to train and evaluate on instead
     of the shipped public layers; where it has the `words` layer (the
     `full` config) the local model also embeds head and predicate words.
+    Or a folder of the user's CoNLL column files (`COLUMN_FILES`):
+    train.conll (gold argument columns required; the role inventory is
+    learned from it, words are used when its WORD column has them) and
+    optionally dev.conll, on which the preset is then scored.
     """
     from spen_keras.preset_training import preset_metadata
 
     recipe = spec.recipe
     output_dir = pathlib.Path(output_dir)
     presets.check_writable_preset_dir(output_dir, overwrite, probe=True)
+    if (presets_root is None and recipe.base is not None
+            and (output_dir.parent / recipe.base / CONFIG_FILE).is_file()):
+        # As for decoder variants: a base preset beside the output (the
+        # user's own local model, trained on their data) is the one used.
+        presets_root = str(output_dir.parent)
     started = time.perf_counter()
     checkpoint, base_name = None, None
     if recipe.model == "local":
@@ -492,7 +561,14 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
             base_name = recipe.base
     wall = facts.pop("wall_time_s", time.perf_counter() - started)
     evaluation = evaluation_metadata(labeler, evaluation_sentences(data_dir))
-    if data_dir is not None:
+    columns = is_column_folder(data_dir)
+    if columns:
+        evaluation["evaluation"] = (
+            f"{column_file(data_dir, 'devel')} (column 'dev WSJ'); official "
+            "srl-eval.pl rules" if column_file(data_dir, "devel")
+            else "none: no dev.conll beside the training file")
+        source = f"{column_file(data_dir, 'train')} (CoNLL column file)"
+    elif data_dir is not None:
         evaluation["evaluation"] = evaluation["evaluation"].replace(
             "CoNLL-2005 public layers", f"CoNLL-2005 release in {data_dir}")
     metadata = preset_metadata(
@@ -502,7 +578,8 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
         warm_start=recipe.base if recipe.model == "spen" else None,
         training_data=(
             "CoNLL-2005 public layers, train (WSJ 02-21)" if data_dir is None
-            else f"CoNLL-2005 release in {data_dir}, train (WSJ 02-21)"
+            else (source if columns else
+                  f"CoNLL-2005 release in {data_dir}, train (WSJ 02-21)")
             + (", with words" if has_words(data_dir, "train") else "")),
         word_templates=[t for t in labeler.vocabulary.templates
                         if t in WORD_TEMPLATES],

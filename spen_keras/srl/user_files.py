@@ -130,6 +130,60 @@ def read_conll_file(path):
     return sentences, bool(has_gold)
 
 
+def release_column_lines(split, root=None, limit=None):
+    """The lines of a CoNLL-2005 release split in the column format this
+    module reads (with the gold argument columns): for training on column
+    files (`spen-keras train --data-dir` on a folder of them) or checking
+    `srl-label`.
+
+    Args:
+        split: a release split ("train", "devel", "test_wsj", ...).
+        root: the release folder (default: the public layers shipped with
+            spen-keras, whose WORD column is then "-": they hold no words).
+        limit: at most this many sentences (None: all).
+
+    Yields:
+        One line per token, an empty line after each sentence.
+    """
+    import itertools
+
+    from spen_keras.datasets.conll2005 import conll2005_layers as layers_io
+    from spen_keras.srl.arc_features import _default_root
+
+    root = _default_root() if root is None else pathlib.Path(root)
+    words = all(path.is_file() for path in
+                layers_io.layer_paths(root, split, "words"))
+    layers = ["props", "synt.cha", "ne"] + (["words"] if words else [])
+    for sentence in itertools.islice(layers_io.read_split(root, split,
+                                                          layers), limit):
+        tokens = ([row[0] for row in sentence["words"]] if words
+                  else ["-"] * len(sentence["props"]))
+        for word, props, syntax, ne in zip(tokens, sentence["props"],
+                                           sentence["synt.cha"],
+                                           sentence["ne"]):
+            yield " ".join([word, syntax[0], syntax[1], ne[0], props[0],
+                            *props[1:]])
+        yield ""
+
+
+def write_release_column_file(split, output, root=None, limit=None,
+                              overwrite=False):
+    """Writes `release_column_lines(split, root, limit)` to `output` (gzip
+    when it ends in .gz), completely or not at all; an existing file only
+    with `overwrite`."""
+    output = check_output_path(output, None, overwrite)
+
+    def write(temporary):
+        with (gzip.open(temporary, "wt", encoding="utf-8")
+              if str(output).endswith(".gz")
+              else open(temporary, "w", encoding="utf-8")) as handle:
+            for line in release_column_lines(split, root, limit):
+                handle.write(line + "\n")
+
+    write_atomically(output, write, error=SrlInputError)
+    return output
+
+
 def check_output_path(output, input_path, overwrite=False):
     """Refuses an output that is the input, a directory, in a missing or
     read-only folder, or (without overwrite) an existing file
