@@ -46,6 +46,8 @@ options:
 FAMILY_COMMANDS = {
     "denoise": "denoise IN.png OUT.png [--preset NAME] (depth denoising)",
     "demo": "train DP-3 briefly on the embedded frames, PSNR before/after",
+    "denoise-eval": "denoise-eval --data-dir DIR [--presets P ...] (PSNR on "
+                    "your depth frames)",
     "srl-label": "srl-label IN OUT [--preset NAME] (CoNLL-2005 SRL file)",
     "predict-labels": "predict-labels IN [OUT] [--preset NAME] (multi-label "
                       "rows, ARFF/CSV)",

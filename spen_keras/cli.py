@@ -11,10 +11,14 @@ family) come from the registry.
         paper's numbers, with the paper's claims checked and figures.
     spen-keras train --preset NAME [--output-dir DIR] [--steps N] [--force]
                      [--data-dir DIR] [--strategy default|mirrored|multiworker]
+                     [--init-from PRESET] [--learning-rate R]
+                     [--noise-scale S] [--holdout-every K]
         Trains one preset into a user preset folder (never the shipped one),
         with progress, checkpoints and resume; on every local GPU (or
         logical CPU) with --strategy mirrored, or on a cluster named by
         TF_CONFIG with --strategy multiworker (one command per worker).
+        With --data-dir on the user's data, and with --init-from starting
+        from every weight of a preset (fine-tuning).
     spen-keras denoise IN.png OUT.png [--preset dp_3] [--force]
         (denoising family) Denoises a 16-bit depth PNG with any denoising
         preset.
@@ -33,6 +37,8 @@ import sys
 import time
 import warnings
 
+from spen_keras.family import DATA_OPTIONS
+from spen_keras.family import add_data_options
 from spen_keras.family import positive_int
 
 DEFAULT_USER_PRESETS = "spen-keras-presets"
@@ -134,6 +140,10 @@ def run_train(args):
           + (f" for {steps} steps" if steps else "")
           + f" into {output}; resumable backup in {backup}.")
     extra = {} if args.data_dir is None else {"data_dir": args.data_dir}
+    data_options = {name: getattr(args, name) for name in DATA_OPTIONS
+                    if getattr(args, name) is not None}
+    extra.update(init_from=args.init_from, learning_rate=args.learning_rate,
+                 data_options=data_options or None)
     if args.strategy != "default":
         extra["strategy"] = args.strategy
     metadata = presets.train_preset(
@@ -144,8 +154,11 @@ def run_train(args):
               "worker writes the preset.")
         return
     paper = "-" if spec.paper_value is None else spec.paper_value
-    print(f"{spec.row}: {metadata['our_value']:.2f} ({spec.metric}, paper "
-          f"{paper}); {metadata['wall_time_s']:.0f} s. Preset written to "
+    # On a user's data the paper's number is not comparable.
+    where = (f"paper {paper}" if args.data_dir is None
+             else f"on {metadata.get('evaluation', args.data_dir)}")
+    print(f"{spec.row}: {metadata['our_value']:.2f} ({spec.metric}, {where}"
+          f"); {metadata['wall_time_s']:.0f} s. Preset written to "
           f"{output}; load it with load_preset({load_hint(output)!r}).")
 
 
@@ -222,7 +235,9 @@ def build_parser(tables=None, commands=None, version=None):
                        help="train on this data folder instead of the "
                             "shipped data (table2 rows: a CoNLL-2005 release; "
                             "with its words/ layer the local model also "
-                            "embeds words)")
+                            "embeds words; table1 Keras rows: 16-bit depth "
+                            "PNGs, DIR/*.png clean or DIR/noisy/ + "
+                            "DIR/clean/ pairs, docs/own_data_denoising.md)")
     train.add_argument("--steps", type=positive_int, default=None,
                        help="override the preset's training steps")
     train.add_argument("--strategy", default="default",
@@ -235,6 +250,14 @@ def build_parser(tables=None, commands=None, version=None):
     train.add_argument("--overwrite", "--force", action="store_true",
                        dest="force",
                        help="replace an existing preset folder")
+    train.add_argument("--init-from", default=None, metavar="PRESET",
+                       help="fine-tune: start from every weight of this "
+                            "preset (a name or a folder of the same "
+                            "architecture; Keras presets)")
+    train.add_argument("--learning-rate", type=float, default=None,
+                       help="Adam's initial rate (default the preset's; "
+                            "Keras presets)")
+    add_data_options(train)
     train.set_defaults(handler=run_train)
 
     # The families' own commands (e.g. denoise, demo).

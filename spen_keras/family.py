@@ -153,6 +153,24 @@ def _bounded_int(text, minimum):
     return value
 
 
+# `spen-keras train`'s options that describe a user's --data-dir (the
+# denoising family's; its `denoise-eval` takes them too).
+DATA_OPTIONS = ("noise_scale", "holdout_every")
+
+
+def add_data_options(parser):
+    """The DATA_OPTIONS arguments (`train`, `denoise-eval`)."""
+    parser.add_argument("--noise-scale", type=float, default=None,
+                        help="with --data-dir of clean depth PNGs "
+                             "(denoising): the noise added, as a multiple "
+                             "of the benchmark's Kinect-like noise "
+                             "(default 1)")
+    parser.add_argument("--holdout-every", type=positive_int, default=None,
+                        help="with --data-dir (denoising): every K-th frame "
+                             "in file-name order is held out: never trained "
+                             "on, evaluated on (default 4)")
+
+
 def list_commands():
     return dict(_COMMANDS)
 

@@ -134,6 +134,10 @@ class KerasPresetKind(presets.PresetKind):
 
     name = presets.KERAS_KIND
     accepts_strategy = True  # trained by `train_keras_preset`
+    # A user's data folder where the family's task takes one
+    # (`TrainingTask.for_data_dir`), and fine-tuning (`init_from`).
+    accepts_data_dir = True
+    accepts_fine_tuning = True
 
     def load(self, directory, config):
         directory = pathlib.Path(directory)

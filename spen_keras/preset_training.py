@@ -83,6 +83,14 @@ class TrainingTask:
     def evaluate(self, model):
         raise NotImplementedError
 
+    def for_data_dir(self, data_dir, **options):
+        """This task on a user's data folder (`spen-keras train --data-dir`,
+        family-specific `options`), or None where the family does not
+        train its Keras presets on user data (then --data-dir is refused).
+        The returned task may have an `identity` (a JSON-able dict naming
+        the data) that a resumed run must match."""
+        return None
+
 
 @dataclasses.dataclass(frozen=True)
 class KerasRecipe:
@@ -94,8 +102,11 @@ class KerasRecipe:
         steps: training steps.
         batch_size: examples per step.
         learning_rate: Adam's initial rate (cosine-decayed to 5% of it).
-        warm_start: preset whose trained weights initialise this one.
+        warm_start: preset whose trained weights initialise this one
+            (a SPEN's energy only).
         seed: seed of weights and data.
+        init_from: preset (name or folder) whose every weight initialises
+            the model: fine-tuning (`spen-keras train --init-from`).
     """
 
     build: Callable[[], keras.Model]
@@ -105,6 +116,7 @@ class KerasRecipe:
     learning_rate: float = 1e-2
     warm_start: Optional[str] = None
     seed: int = 0
+    init_from: Optional[str] = None
 
     def compile(self, model, learning_rate=None):
         """Compiles `model` as this recipe trains it: the task's loss and
@@ -184,7 +196,57 @@ def build_for_training(spec, presets_root=None):
             model.energy.set_weights(source.energy.get_weights())
         else:
             model.set_weights(source.get_weights())
+    if recipe.init_from:
+        _initialise_from(model, recipe.init_from, spec.name)
     return model
+
+
+def _initialise_from(model, init_from, name):
+    """Sets every weight of `model` to those of the preset `init_from`, or
+    raises PresetError when that preset holds another architecture."""
+    source = presets.load_preset(init_from)
+    weights = source.get_weights() if isinstance(source, keras.Model) else []
+    shapes = [tuple(w.shape) for w in model.weights]
+    if (type(source) is not type(model)
+            or [tuple(w.shape) for w in weights] != shapes):
+        raise presets.PresetError(
+            f"Preset {init_from} cannot initialise {name}: it holds a "
+            f"{type(source).__name__} of another architecture; --init-from "
+            f"takes a preset trained from {name} (or {name} itself).")
+    model.set_weights(weights)
+
+
+def for_user_training(spec, data_dir=None, data_options=None, init_from=None,
+                      learning_rate=None):
+    """`spec` with its recipe adapted to a user's run: its task on the data
+    folder `data_dir` (`TrainingTask.for_data_dir`, with `data_options`),
+    every weight initialised from the preset `init_from`, Adam at
+    `learning_rate`; `spec` itself when all are None."""
+    recipe = spec.recipe
+    changes = {}
+    if data_dir is not None:
+        task = recipe.task.for_data_dir(data_dir, **(data_options or {}))
+        if task is None:
+            raise presets.PresetError(
+                f"Preset {spec.name} trains on its built-in data; --data-dir "
+                "is not supported for it.")
+        changes["task"] = task
+    elif data_options:
+        raise presets.PresetError(
+            f"{', '.join(sorted(data_options))}: data options go with "
+            "--data-dir.")
+    if init_from is not None:
+        changes["init_from"] = str(init_from)
+    if learning_rate is not None:
+        if not (learning_rate > 0 and np.isfinite(learning_rate)):
+            raise presets.PresetError(
+                f"learning rate must be a positive number; got "
+                f"{learning_rate}.")
+        changes["learning_rate"] = float(learning_rate)
+    if not changes:
+        return spec
+    return dataclasses.replace(spec,
+                               recipe=dataclasses.replace(recipe, **changes))
 
 
 class _WorkerCheckpoint(TrainingCheckpoint):
@@ -243,7 +305,8 @@ def _plain_copy(model, input_shape):
 def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
                        presets_root=None, verbose=1,
                        steps_per_epoch=STEPS_PER_EPOCH, callbacks=(),
-                       overwrite=False, strategy=None):
+                       overwrite=False, strategy=None, data_dir=None,
+                       data_options=None, init_from=None, learning_rate=None):
     """Trains `spec`, evaluates it and saves it as a preset in output_dir.
 
     Args:
@@ -262,11 +325,18 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
             or a `tf.distribute.Strategy` (`spen_keras.distribute`);
             `recipe.batch_size` stays the global batch of a step. With
             "multiworker" create nothing with TensorFlow before this call.
+        data_dir, data_options, init_from, learning_rate: a user's run
+            (`for_user_training`): train and evaluate on the data folder
+            `data_dir` (the family's `TrainingTask.for_data_dir`, given
+            `data_options`), starting from every weight of the preset
+            `init_from`, at this Adam rate; all recorded in the metadata.
 
     Returns:
         The metadata dict written beside the weights; None on a non-chief
         worker of a cluster (the chief writes the preset).
     """
+    spec = for_user_training(spec, data_dir, data_options, init_from,
+                             learning_rate)
     recipe = spec.recipe
     strategy = distribute.get_strategy(strategy)
     distributed = distribute.strategy_name(strategy) != "default"
@@ -284,6 +354,10 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
                 "batch_size": recipe.batch_size, "seed": recipe.seed,
                 "learning_rate": recipe.learning_rate,
                 "warm_start": recipe.warm_start}
+    if recipe.init_from:
+        identity["init_from"] = recipe.init_from
+    if getattr(recipe.task, "identity", None):
+        identity["data"] = recipe.task.identity
     scratch = distribute.worker_scratch_dir(strategy)
     # Only the chief locks the backup folder: the workers of one cluster
     # must not refuse each other (they may share a filesystem).
@@ -359,6 +433,8 @@ def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
     if not chief:
         return None
     extra = {}
+    if recipe.init_from:
+        extra["init_from"] = recipe.init_from
     if distributed:
         model = _plain_copy(model, recipe.task.input_shape)
         extra["distribution"] = {

@@ -112,6 +112,9 @@ class PresetKind:
     accepts_data_dir = False
     #: Whether `train` takes `strategy` (a `tf.distribute` strategy).
     accepts_strategy = False
+    #: Whether `train` takes `init_from`, `learning_rate` and
+    #: `data_options` (fine-tuning on a user's data).
+    accepts_fine_tuning = False
 
     def load(self, directory, config):
         raise NotImplementedError
@@ -454,6 +457,11 @@ class PresetKindFunctions(PresetKind):
         return self.train_fn(spec, output_dir, backup_dir, **options)
 
 
+_FINE_TUNING_FLAGS = {"init_from": "--init-from",
+                      "learning_rate": "--learning-rate",
+                      "data_options": "a data option (--noise-scale, ...)"}
+
+
 def train_preset(name_or_spec, output_dir, backup_dir, **options):
     """Trains a registered preset with its kind's trainer into output_dir.
 
@@ -465,7 +473,9 @@ def train_preset(name_or_spec, output_dir, backup_dir, **options):
         **options: steps, command, verbose, overwrite, presets_root,
             data_dir (kinds with `accepts_data_dir` only), strategy
             (kinds with `accepts_strategy` only; None or "default" is
-            accepted by every kind and dropped), ...
+            accepted by every kind and dropped), init_from, learning_rate,
+            data_options (kinds with `accepts_fine_tuning` only; None is
+            dropped), ...
 
     Returns:
         The metadata written beside the preset.
@@ -476,6 +486,14 @@ def train_preset(name_or_spec, output_dir, backup_dir, **options):
     if options.get("data_dir") is not None and not kind.accepts_data_dir:
         raise PresetError(f"Preset {spec.name} trains on its built-in data; "
                           "--data-dir is not supported for it.")
+    for option in ("init_from", "learning_rate", "data_options"):
+        if options.get(option) is None:
+            options.pop(option, None)
+        elif not kind.accepts_fine_tuning:
+            raise PresetError(
+                f"Preset {spec.name} (kind {spec.kind!r}) cannot be "
+                f"fine-tuned: {_FINE_TUNING_FLAGS[option]} is only "
+                "supported for Keras presets.")
     if options.get("strategy", None) in (None, "default"):
         options.pop("strategy", None)
     elif not kind.accepts_strategy:

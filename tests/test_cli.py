@@ -455,7 +455,8 @@ def subcommand_parsers(parser, path=()):
 
 
 SUBCOMMANDS = [("zoo",), ("zoo", "list"), ("zoo", "reproduce"), ("train",),
-               ("denoise",), ("demo",), ("srl-label",), ("predict-labels",)]
+               ("denoise",), ("demo",), ("denoise-eval",), ("srl-label",),
+               ("predict-labels",)]
 
 
 def test_every_option_of_every_subcommand_has_help():

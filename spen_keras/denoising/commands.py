@@ -1,6 +1,8 @@
-"""The denoising family's `spen-keras` commands: `denoise` and `demo`."""
+"""The denoising family's `spen-keras` commands: `denoise`, `demo` and
+`denoise-eval` (presets' PSNR on a user's frames)."""
 
 from spen_keras.family import FamilyCommand
+from spen_keras.family import add_data_options
 from spen_keras.family import non_negative_int
 from spen_keras.family import positive_int
 
@@ -80,10 +82,44 @@ def _run_demo(args):
                     seed=args.seed)
 
 
+def _configure_denoise_eval(parser):
+    parser.add_argument("--data-dir", required=True,
+                        help="16-bit depth PNGs in millimetres: DIR/*.png "
+                             "clean frames (noise added) or DIR/noisy/NAME"
+                             ".png + DIR/clean/NAME.png pairs")
+    parser.add_argument("--presets", nargs="+", default=["dp_3"],
+                        metavar="PRESET",
+                        help="denoising preset names or folders to compare "
+                             "(default dp_3)")
+    add_data_options(parser)
+    parser.add_argument("--all-frames", action="store_true",
+                        dest="all_frames",
+                        help="evaluate every frame of the folder (a test "
+                             "folder no preset was trained on)")
+
+
+def _run_denoise_eval(args):
+    from spen_keras.denoising.denoise import DenoisingError
+    from spen_keras.denoising.user_data import UserDepthData
+    from spen_keras.denoising.user_data import evaluate_presets
+    from spen_keras.denoising.user_data import psnr_table
+    from spen_keras.family import check_preset_family
+
+    data = UserDepthData(args.data_dir, args.noise_scale,
+                         args.holdout_every, all_frames=args.all_frames)
+    for preset in args.presets:
+        check_preset_family(preset, "denoising", "denoising",
+                            DenoisingError)
+    print(psnr_table(data, evaluate_presets(data, args.presets)))
+
+
 COMMANDS = [
     FamilyCommand("denoise", "denoise a 16-bit depth PNG with a preset",
                   _configure_denoise, _run_denoise),
     FamilyCommand("demo", "train the DP-3 preset's model briefly on the "
                           "embedded 7-Scenes frames and print PSNR "
                           "before/after", _configure_demo, _run_demo),
+    FamilyCommand("denoise-eval", "PSNR of denoising presets on your own "
+                                  "depth frames (held-out frames)",
+                  _configure_denoise_eval, _run_denoise_eval),
 ]

@@ -76,6 +76,16 @@ def make_noisy_input(depth, mask, noise, seed):
     return fill_invalid(noisy, noisy_mask)
 
 
+def frame_input(frame, noise, seed):
+    """The model input of one frame: its real noisy reading, filled, when
+    the frame has one (`noisy` and `noisy_mask`, a user's noisy/clean pair,
+    `spen_keras.denoising.user_data`), else `make_noisy_input` of its
+    clean depth with `noise` at `seed`."""
+    if "noisy" in frame:
+        return fill_invalid(frame["noisy"], frame["noisy_mask"])
+    return make_noisy_input(frame["depth"], frame["mask"], noise, seed)
+
+
 def _frame_shape(frames):
     if not frames:
         raise ValueError("No frames given.")
@@ -90,7 +100,8 @@ def make_evaluation_arrays(frames, noise=KinectNoiseModel(), seed=1234):
 
     Args:
         frames: list of frame dicts from `load_frames` (keys `depth`, `mask`,
-            `sequence`, `frame`), all of one shape `(H, W)`.
+            `sequence`, `frame`), all of one shape `(H, W)`; a frame with a
+            real noisy reading (`frame_input`) keeps it.
         noise: the `KinectNoiseModel` to apply.
         seed: run seed; frame `(sequence, frame)` is noised with
             `noise_seed(seed, sequence, frame)`.
@@ -101,12 +112,7 @@ def make_evaluation_arrays(frames, noise=KinectNoiseModel(), seed=1234):
     """
     _frame_shape(frames)
     x = [
-        make_noisy_input(
-            f["depth"],
-            f["mask"],
-            noise,
-            noise_seed(seed, f["sequence"], f["frame"]),
-        )
+        frame_input(f, noise, noise_seed(seed, f["sequence"], f["frame"]))
         for f in frames
     ]
     y = [np.where(f["mask"], f["depth"], 0.0) for f in frames]
@@ -201,7 +207,9 @@ def make_training_dataset(
     exactly.
 
     Args:
-        frames: list of frame dicts from `load_frames`, all of one shape.
+        frames: list of frame dicts from `load_frames`, all of one shape;
+            a frame with a real noisy reading (`frame_input`) is not
+            noised: each of its realisations is that reading, filled.
         crop_size: `(height, width)` of the crops.
         batch_size: crops per batch.
         noise: the `KinectNoiseModel` to apply.
@@ -243,6 +251,9 @@ def make_training_dataset(
     num_frames = len(frames)
     per_pass = num_frames * crops_per_frame
     if augmentation is not None:
+        if any("noisy" in f for f in frames):
+            raise ValueError("augmentation noises clean frames; frames with "
+                             "a real noisy reading cannot be augmented.")
         if not isinstance(augmentation, Augmentation):
             raise TypeError(f"augmentation must be None or an Augmentation, "
                             f"got {augmentation!r}.")
@@ -265,11 +276,8 @@ def make_training_dataset(
     x_pool = np.stack(
         [
             [
-                make_noisy_input(
-                    f["depth"],
-                    f["mask"],
-                    noise,
-                    noise_seed(seed, f["sequence"], f["frame"], r),
+                frame_input(
+                    f, noise, noise_seed(seed, f["sequence"], f["frame"], r)
                 )
                 for r in range(noise_realizations)
             ]

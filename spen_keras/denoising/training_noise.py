@@ -27,6 +27,9 @@ from spen_keras.denoising.noise_estimate import estimate_frame_noise_mm
 
 #: The metadata key.
 TRAINING_NOISE = "training_noise"
+#: How a record's levels are measured.
+ESTIMATOR = ("median over the training frames of estimate_frame_noise_mm "
+             "(robust neighbour-difference noise std, mm)")
 
 
 #: A frame is "quiet" for a preset, and `denoise` passes it through
@@ -85,11 +88,21 @@ def training_noise_record(frames, noise_scales=(1.0, 1.0),
         "noise_model": (f"KinectNoiseModel(scale={noise.scale:g}, "
                         f"dropout_rate={noise.dropout_rate:g}) {scales}"),
         "estimated_mm": estimated,
-        "estimator": ("median over the training frames of "
-                      "estimate_frame_noise_mm (robust neighbour-difference "
-                      "noise std, mm)"),
+        "estimator": ESTIMATOR,
         "quiet_ratio": float(quiet_ratio),
     }
+
+
+def measured_noise_record(noisy_raws, noise_model,
+                          quiet_ratio=QUIET_NOISE_RATIO):
+    """The training-noise record of real noisy frames (a user's
+    noisy/clean pairs): `training_noise_record`'s keys, the estimate taken
+    on the noisy frames (raw uint16) themselves."""
+    values = [estimate_frame_noise_mm(raw) for raw in noisy_raws]
+    level = round(float(np.nanmedian(values)), 1)
+    return {"noise_model": noise_model, "estimated_mm": [level, level],
+            "estimator": ESTIMATOR,
+            "quiet_ratio": float(quiet_ratio)}
 
 
 def spec_training_noise(spec):
