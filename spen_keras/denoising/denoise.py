@@ -372,7 +372,7 @@ def _check_frame_size(model, shape):
             f"needs at least {minimum}x{minimum}.")
 
 
-def check_output_path(input_path, output_path, overwrite=False):
+def check_output_path(output_path, input_path, overwrite=False):
     """Refuses an output that would lose data or land nowhere, before any
     model runs (`spen_keras.user_files.check_output_file`: not a directory,
     ends in .png, its folder exists and is writable, not the input, not an
@@ -423,7 +423,7 @@ def denoise_file(input_path, output_path, preset="dp_3", overwrite=False,
     from spen_keras.presets import load_preset
 
     raw = read_depth_png(input_path)
-    check_output_path(input_path, output_path, overwrite)
+    check_output_path(output_path, input_path, overwrite)
     if noise_sigma_mm is not None:
         _check_noise_option(None, noise_sigma_mm, f"preset {preset}")
     check_depth_range(raw, str(input_path))

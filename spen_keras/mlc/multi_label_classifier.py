@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from spen_keras.mlc.mlc_metrics import positive_labels
 from spen_keras.mlc.mlc_models import MultiLabelSpen
 
 
@@ -79,8 +80,10 @@ class MultiLabelClassifier:
         return self.predict_with(self.model, self._check(x), batch_size)
 
     def predict_labels(self, x, batch_size=512):
-        """Boolean (n, L): the soft labels at or above the threshold."""
-        return self.probabilities(x, batch_size) >= self.threshold
+        """Boolean (n, L): the soft labels at or above the threshold (in
+        float32: `mlc_metrics.positive_labels`)."""
+        return positive_labels(self.probabilities(x, batch_size),
+                               self.threshold)
 
     def iterates(self, x, batch_size=512, include_init=False):
         """A SPEN's soft labels after every unrolled step, (T, n, L), with

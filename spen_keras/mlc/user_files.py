@@ -9,6 +9,7 @@ from spen_keras import presets
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
 from spen_keras.datasets.mulan.mulan_arff import read_user_features
 from spen_keras.family import check_preset_family
+from spen_keras.mlc.mlc_metrics import positive_labels
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
 from spen_keras.user_files import check_output_file
 from spen_keras.user_files import write_atomically
@@ -54,7 +55,7 @@ def predict_file(input_path, output_path=None, preset="mlc_bibtex_spen_e2e",
     features = read_user_features(input_path, classifier.dataset)
     probabilities = classifier.probabilities(features)
     cut = classifier.threshold if threshold is None else float(threshold)
-    chosen = probabilities >= cut
+    chosen = positive_labels(probabilities, cut)
     names = classifier.label_names
     rows = [(i, " ".join(names[j] for j in np.flatnonzero(row)),
              int(row.sum()), float(p.max()) if p.size else 0.0)
