@@ -401,7 +401,15 @@ class SPEN(keras.Model):
             loss = self._unrolled_loss(y, result.iterates, sample_weight)
             y_pred = result.y
         if self.losses:
-            # Once per step, not once per replica (Keras scales them alike).
+            # The layer losses (regularisers, `add_loss`) of this forward
+            # pass, once per step: divided by the replicas like the compiled
+            # loss, so that the gradients summed over replicas, and the loss
+            # reported (times the replicas), count them once, as on one
+            # device (tests/test_distribute.py); Keras' own `compute_loss`
+            # adds them unscaled to every replica's loss. The forward pass
+            # is not a call of the SPEN, so every call of a sub-layer starts
+            # afresh: a layer called several times (the energy, once per
+            # step) contributes its last call's `add_loss`.
             loss += tf.add_n([tf.cast(l, loss.dtype) for l in self.losses]
                              ) / tf.cast(_replicas(), loss.dtype)
         return loss, y_pred

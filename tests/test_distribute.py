@@ -73,22 +73,27 @@ def _toy_model(strategy, mode, adam=False):
 
 
 def _toy_fit(strategy, mode, callbacks=(), steps=STEPS, adam=False):
+    model = _toy_model(strategy, mode, adam)
+    return model, _fit_global_batches(strategy, model, *_toy_data(), BATCH,
+                                      callbacks, steps)
+
+
+def _fit_global_batches(strategy, model, x, y, batch, callbacks, steps):
+    """`steps` steps of `fit` on global batches of (x, y), split across the
+    strategy's replicas; the loss of every step."""
     import tensorflow as tf
 
     from spen_keras.distribute import distribute_global_batches
 
-    x, y = _toy_data()
-    model = _toy_model(strategy, mode, adam)
-
     def batches():
         return tf.data.Dataset.from_tensor_slices((x, y)).batch(
-            BATCH, drop_remainder=True).repeat()
+            batch, drop_remainder=True).repeat()
 
     dataset = (batches() if strategy.num_replicas_in_sync == 1
-               else distribute_global_batches(strategy, batches, BATCH))
+               else distribute_global_batches(strategy, batches, batch))
     history = model.fit(dataset, steps_per_epoch=1, epochs=steps, verbose=0,
                         callbacks=list(callbacks))
-    return model, history.history["loss"]
+    return history.history["loss"]
 
 
 def _state(model):
@@ -138,6 +143,112 @@ def _local_worker(folder):
     return result
 
 
+# --- A SPEN with layer losses ----------------------------------------------
+#
+# F(x) = k x (a 1x1 Dense kernel with an L2 regulariser, l2 k^2), then a layer
+# that adds rate * mean(F(x)^2) with `add_loss`; y_0 = Init(F) = a F; the
+# energy ||y - F||^2 / (2 sigma^2) alone, so T gradient steps of size eta
+# give y_t = F + (1 - eta / sigma^2)^t (y_0 - F) in closed form. The step's
+# loss is Eq. 9's unrolled loss plus both layer losses (a third of it here).
+
+LAYER = {"k": 0.8, "a": 0.3, "l2": 0.05, "rate": 0.1, "eta": 0.5,
+         "steps": 3, "sgd": 0.1, "batch": 8, "fits": 2}
+
+
+def _layer_loss_data():
+    rng = np.random.default_rng(1)
+    y = rng.uniform(0.2, 0.8, (LAYER["batch"] * 2, 4, 4, 1)).astype("float32")
+    x = (y + 0.05 * rng.normal(size=y.shape)).astype("float32")
+    return x, y
+
+
+def _layer_loss_closed_form(k, a, variance, x, y):
+    """(unrolled loss, layer losses) of the layer-loss toy in float64, on
+    the batch (x, y) and at the weights k, a, sigma^2."""
+    x, y = np.float64(x), np.float64(y)
+    features = k * x
+    contraction = 1.0 - LAYER["eta"] / variance
+    steps = LAYER["steps"]
+    weights = [1.0 / (steps * (steps - t + 1)) for t in range(1, steps + 1)]
+    unrolled = sum(
+        w * np.mean((features + contraction ** t * (a - 1.0) * features - y)
+                    ** 2) for t, w in zip(range(1, steps + 1), weights))
+    layer = LAYER["l2"] * k ** 2 + LAYER["rate"] * np.mean(features ** 2)
+    return unrolled, layer
+
+
+def _layer_loss_model(strategy):
+    """The layer-loss toy, built and compiled (SGD) under the strategy."""
+    import keras
+
+    from spen_keras import SPEN, QuadraticDataEnergy, UnrolledMinimizer
+
+    class ActivityPenalty(keras.layers.Layer):
+        def call(self, x):
+            self.add_loss(LAYER["rate"] * keras.ops.mean(keras.ops.square(x)))
+            return x
+
+    constant = keras.initializers.Constant
+    with strategy.scope():
+        features = keras.Sequential([
+            keras.layers.Dense(1, use_bias=False,
+                               kernel_initializer=constant(LAYER["k"]),
+                               kernel_regularizer=keras.regularizers.L2(
+                                   LAYER["l2"])),
+            ActivityPenalty()])
+        init = keras.layers.Dense(1, use_bias=False,
+                                  kernel_initializer=constant(LAYER["a"]))
+        model = SPEN(UnrolledMinimizer(QuadraticDataEnergy(1.0),
+                                       num_steps=LAYER["steps"],
+                                       step_size=LAYER["eta"]),
+                     feature_network=features, init_network=init)
+        model.build((None, 4, 4, 1))
+        model.compile(optimizer=keras.optimizers.SGD(LAYER["sgd"]),
+                      loss="mse")
+    return model
+
+
+def _layer_loss_weights(model):
+    """k, a and sigma^2 as floats."""
+    import keras
+
+    value = keras.ops.convert_to_numpy
+    return [float(value(model.feature_network.layers[0].kernel).item()),
+            float(value(model.init_network.kernel).item()),
+            float(np.exp(value(model.energy.log_variance)).item())]
+
+
+def _layer_loss_fit(strategy):
+    """The layer-loss toy's step losses and its weights before every step
+    and after the last."""
+    import keras
+
+    model = _layer_loss_model(strategy)
+    weights = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs=None: weights.append(
+            _layer_loss_weights(model)))
+    losses = _fit_global_batches(strategy, model, *_layer_loss_data(),
+                                 LAYER["batch"], [record], LAYER["fits"])
+    return {"losses": losses,
+            "weights": weights + [_layer_loss_weights(model)]}
+
+
+def _layer_loss_worker():
+    """Two logical CPUs: the layer-loss toy on one device and mirrored."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from spen_keras.distribute import get_strategy
+
+    mirrored = get_strategy("mirrored")
+    return {"replicas": mirrored.num_replicas_in_sync,
+            "default": _layer_loss_fit(get_strategy("default")),
+            "mirrored": _layer_loss_fit(mirrored)}
+
+
 def _multiworker_worker():
     """One worker of a TF_CONFIG cluster: the exact toy's losses."""
     from spen_keras.distribute import get_strategy, is_chief
@@ -152,6 +263,8 @@ def _worker_main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if argv[0] == "local":
         result = _local_worker(argv[1])
+    elif argv[0] == "layer_losses":
+        result = _layer_loss_worker()
     else:
         result = _multiworker_worker()
     print("RESULT " + json.dumps(result), flush=True)
@@ -245,6 +358,64 @@ def test_two_workers_agree_with_one_process(runs):
         np.testing.assert_allclose(
             r["losses"], runs["local"]["losses"]["exact"]["default"],
             rtol=RTOL["exact"], atol=0)
+
+
+@pytest.fixture(scope="module")
+def layer_losses():
+    """The layer-loss toy trained on one device and on two mirrored
+    logical CPUs (one fresh process)."""
+    return _result(_run_script(["layer_losses"]))
+
+
+def _closed_form_gradient(weights, x, y, probe=1e-6):
+    """d(unrolled + layer loss)/d(k, a, log sigma^2) by central
+    differences of the float64 closed form."""
+    def total(k, a, log_variance):
+        return sum(_layer_loss_closed_form(k, a, np.exp(log_variance), x, y))
+
+    point = np.array([weights[0], weights[1], np.log(weights[2])])
+    gradient = []
+    for i in range(3):
+        step = np.zeros(3)
+        step[i] = probe
+        gradient.append((total(*(point + step)) - total(*(point - step)))
+                        / (2 * probe))
+    return point, np.array(gradient)
+
+
+def test_step_loss_adds_the_layer_losses_once_on_one_device(layer_losses):
+    """The loss `fit` reports for a step is the unrolled loss plus the L2
+    kernel regulariser and the add_loss penalty at the step's starting
+    weights (the closed form), and the step moves the weights along the
+    gradient of that sum."""
+    run = layer_losses["default"]
+    x, y = _layer_loss_data()
+    for step, loss in enumerate(run["losses"]):
+        batch = slice(step * LAYER["batch"], (step + 1) * LAYER["batch"])
+        unrolled, layer = _layer_loss_closed_form(*run["weights"][step],
+                                                  x[batch], y[batch])
+        assert layer > 0.3 * (unrolled + layer)  # a large part of it
+        np.testing.assert_allclose(loss, unrolled + layer, rtol=1e-5)
+    point, gradient = _closed_form_gradient(run["weights"][0],
+                                            x[:LAYER["batch"]],
+                                            y[:LAYER["batch"]])
+    after = run["weights"][1]
+    np.testing.assert_allclose(
+        [after[0], after[1], np.log(after[2])],
+        point - LAYER["sgd"] * gradient, rtol=1e-4, atol=1e-7)
+
+
+def test_mirrored_layer_losses_equal_one_device(layer_losses):
+    """Two replicas, each with half of the global batch: the same step
+    losses and the same weights after every step as one device (the layer
+    losses counted once per step, not once per replica)."""
+    assert layer_losses["replicas"] == 2
+    one, two = layer_losses["default"], layer_losses["mirrored"]
+    assert len(one["losses"]) == LAYER["fits"]
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5,
+                               atol=0)
+    np.testing.assert_allclose(two["weights"], one["weights"], rtol=1e-5,
+                               atol=0)
 
 
 # --- CLI and API ------------------------------------------------------------

@@ -195,6 +195,86 @@ def test_example_f1_metric_refuses_a_threshold_outside_0_1(threshold):
         ExampleF1(threshold=threshold)
 
 
+# === Ties: soft outputs exactly on the threshold ===
+
+# At threshold t, rows of soft outputs with entries exactly t (positive by
+# the rule "at or above, in float32"), below it (0.1, 0.2) and above (0.9):
+# P = {0, 1, 3}, {1}, {}, {0, 2, 3} against Y = {0, 3}, {1}, {}, {2}:
+# F1 = 4/5, 1, 1 (both empty), 2/4 -> 82.5 %. Ties counted negative would
+# give 2/3, 0, 1, 0 -> 41.67 %.
+TIE_GOLD = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]])
+TIE_POSITIVE = np.array([[1, 1, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0],
+                         [1, 0, 1, 1]], bool)
+
+
+def _on_the_threshold(threshold):
+    """float32 soft outputs: TIE_POSITIVE's entries exactly float32(t)
+    (0.9 for entry (0, 3)), the others 0.1 or 0.2."""
+    soft = np.where(TIE_POSITIVE, np.float32(threshold), 0.2)
+    soft[0, 3], soft[1, 0], soft[3, 1] = 0.9, 0.1, 0.1
+    return soft.astype(np.float32)
+
+
+def _identity_classifier(threshold, labels=4):
+    """A MultiLabelClassifier whose model returns x: its soft outputs are
+    the rows given to it."""
+    from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
+
+    model = keras.Sequential([keras.Input((labels,)),
+                              keras.layers.Identity()])
+    return MultiLabelClassifier(model, threshold, "bibtex",
+                                [f"l{j}" for j in range(labels)], "mlp")
+
+
+# 0.5: a logit of 0; 0.35: float32(0.35) = 0.3499999940... < 0.35 in
+# float64, so a float64 copy of the outputs, or a float64 threshold,
+# compared in float64 would drop the ties.
+@pytest.mark.parametrize("threshold", [0.5, 0.35])
+@pytest.mark.parametrize("soft_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threshold_type", [float, np.float64, np.float32])
+def test_outputs_on_the_threshold_count_as_positive_everywhere(
+        threshold, soft_dtype, threshold_type):
+    soft = _on_the_threshold(threshold).astype(soft_dtype)
+    cut = threshold_type(threshold)
+    np.testing.assert_array_equal(mlc_metrics.positive_labels(soft, cut),
+                                  TIE_POSITIVE)
+    expected = 100 * (4 / 5 + 1 + 1 + 2 / 4) / 4
+    assert mlc_metrics.example_f1(TIE_GOLD, TIE_POSITIVE) == pytest.approx(
+        expected)
+
+    scores = mlc_metrics.score(TIE_GOLD, soft, cut)
+    assert scores.example_f1 == pytest.approx(expected)
+    # Wrong decisions: (0, 1), (3, 0), (3, 3) of 16.
+    assert scores.hamming_loss == pytest.approx(100 * 3 / 16)
+
+    classifier = _identity_classifier(cut)
+    np.testing.assert_array_equal(classifier.predict_labels(soft),
+                                  TIE_POSITIVE)
+    assert classifier.label_sets(soft) == [["l0", "l1", "l3"], ["l1"], [],
+                                           ["l0", "l2", "l3"]]
+
+    metric = ExampleF1(threshold=cut)
+    metric.update_state(TIE_GOLD.astype(soft_dtype), soft)
+    assert 100 * float(metric.result()) == pytest.approx(expected, abs=1e-4)
+    # In a compiled model the metric sees the float32 outputs (as `fit`).
+    model = classifier.model
+    model.compile(loss="binary_crossentropy", metrics=[ExampleF1(cut)])
+    logs = model.evaluate(soft, TIE_GOLD.astype(np.float32), verbose=0,
+                          return_dict=True)
+    assert 100 * logs["example_f1"] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.35])
+@pytest.mark.parametrize("soft_dtype", [np.float32, np.float64])
+def test_choose_threshold_counts_ties_as_positive(threshold, soft_dtype):
+    # Gold = the labels at or above t: every grid threshold in (0.2, t] is
+    # perfect and the one closest to 0.5, t itself, is chosen; dropping the
+    # ties would make t imperfect (0.35 -> 0.3 chosen instead).
+    soft = _on_the_threshold(threshold).astype(soft_dtype)
+    assert mlc_metrics.choose_threshold(TIE_POSITIVE, soft) == (threshold,
+                                                                100.0)
+
+
 # === Step rules ===
 
 

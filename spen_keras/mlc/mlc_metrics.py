@@ -7,6 +7,15 @@ evaluation code and of scikit-learn's `f1_score(average="samples",
 zero_division=1)`). Predictions are thresholded soft outputs; the threshold
 is chosen on the validation slice (`choose_threshold`) and stored with the
 preset, never chosen on test data.
+
+The decision rule, the same everywhere (`positive_labels`; `score`,
+`choose_threshold`, `ExampleF1`, `MultiLabelClassifier.predict_labels`): a
+label is predicted when its soft output is at or above the threshold, both
+compared in float32, the models' output precision. A soft output exactly on
+the threshold is thus positive (a logit of 0 gives exactly 0.5), and a
+float64 copy of a float32 output, or a float64 threshold, decides as the
+float32 values do: float32(0.35) = 0.3499999940..., below the float64 0.35,
+so comparing in float64 would turn that tie negative.
 """
 
 import dataclasses
@@ -19,6 +28,12 @@ import tensorflow as tf
 #: ..., 0.95 (models with thousands of rare labels can need low ones).
 THRESHOLDS = (0.01, 0.02, 0.03, 0.04) + tuple(round(0.05 * i, 2)
                                                for i in range(1, 20))
+
+
+def positive_labels(probabilities, threshold):
+    """Boolean array: True where a soft output is at or above `threshold`,
+    compared in float32 (the module's decision rule, see above)."""
+    return np.asarray(probabilities, np.float32) >= np.float32(threshold)
 
 
 def _binary(array, name):
@@ -98,7 +113,7 @@ def score(labels, probabilities, threshold):
     probabilities = np.asarray(probabilities)
     if not np.isfinite(probabilities).all():
         raise ValueError("Soft predictions contain NaN or Inf.")
-    predicted = probabilities >= threshold
+    predicted = positive_labels(probabilities, threshold)
     return MultiLabelScores(example_f1(labels, predicted),
                             hamming_loss(labels, predicted),
                             micro_f1(labels, predicted),
@@ -117,7 +132,8 @@ def choose_threshold(labels, probabilities, thresholds=THRESHOLDS):
     if not np.isfinite(probabilities).all():
         raise ValueError("Soft predictions contain NaN or Inf; cannot choose "
                          "a threshold.")
-    values = [example_f1(labels, probabilities >= t) for t in thresholds]
+    values = [example_f1(labels, positive_labels(probabilities, t))
+              for t in thresholds]
     best = max(values)
     ties = [t for t, v in zip(thresholds, values) if v == best]
     threshold = min(ties, key=lambda t: abs(t - 0.5))
@@ -126,7 +142,8 @@ def choose_threshold(labels, probabilities, thresholds=THRESHOLDS):
 
 @keras.saving.register_keras_serializable(package="spen_keras.mlc")
 class ExampleF1(keras.metrics.Metric):
-    """Example-averaged F1 (in [0, 1]) of outputs thresholded at `threshold`.
+    """Example-averaged F1 (in [0, 1]) of outputs thresholded at `threshold`
+    (at or above it, in float32: `positive_labels`'s rule).
 
     A streaming Keras metric for training logs: it sums the per-example F1
     over batches. Report the percent value `example_f1` computes, with the
@@ -157,8 +174,11 @@ class ExampleF1(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(tf.convert_to_tensor(y_true) > 0.5, tf.float32)
-        y_pred = tf.cast(tf.convert_to_tensor(y_pred) >= self.threshold,
-                         tf.float32)
+        # The module's rule (`positive_labels`): at or above, in float32.
+        y_pred = tf.cast(
+            tf.cast(y_pred, tf.float32) >= tf.constant(self.threshold,
+                                                       tf.float32),
+            tf.float32)
         true_positives = tf.reduce_sum(y_true * y_pred, -1)
         sizes = tf.reduce_sum(y_true, -1) + tf.reduce_sum(y_pred, -1)
         per_example = tf.where(sizes > 0, 2.0 * true_positives

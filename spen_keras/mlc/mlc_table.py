@@ -58,8 +58,9 @@ def evaluate(classifier, spec, data):
     scores = mlc_metrics.score(y, iterates[-1], classifier.threshold)
     curve = None
     if len(iterates) > 1:  # Init(F(x)), then y_1 ... y_T
-        curve = [round(mlc_metrics.example_f1(y, step >= classifier.threshold),
-                       2) for step in iterates]
+        curve = [round(mlc_metrics.example_f1(
+            y, mlc_metrics.positive_labels(step, classifier.threshold)), 2)
+            for step in iterates]
         data.arrays["curves"][spec.name] = curve
     data.arrays["classifiers"][spec.name] = classifier
     value = round(scores.example_f1, 2)
@@ -88,7 +89,8 @@ def f1_without_global_energy(classifier, x, y):
         probabilities = classifier.probabilities(x)
     finally:
         output.assign(kept)
-    return mlc_metrics.example_f1(y, probabilities >= classifier.threshold)
+    return mlc_metrics.example_f1(
+        y, mlc_metrics.positive_labels(probabilities, classifier.threshold))
 
 
 def header(data):
