@@ -51,6 +51,8 @@ FAMILY_COMMANDS = {
     "srl-label": "srl-label IN OUT [--preset NAME] (CoNLL-2005 SRL file)",
     "predict-labels": "predict-labels IN [OUT] [--preset NAME] (multi-label "
                       "rows, ARFF/CSV)",
+    "train-labels": "train-labels FILE --labels N [--recipe R] (multi-label, "
+                    "your ARFF/CSV)",
 }
 
 

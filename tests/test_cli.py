@@ -456,7 +456,7 @@ def subcommand_parsers(parser, path=()):
 
 SUBCOMMANDS = [("zoo",), ("zoo", "list"), ("zoo", "reproduce"), ("train",),
                ("denoise",), ("demo",), ("denoise-eval",), ("srl-label",),
-               ("predict-labels",)]
+               ("predict-labels",), ("train-labels",)]
 
 
 def test_every_option_of_every_subcommand_has_help():

@@ -223,6 +223,79 @@ def read_user_features(path, name):
     return features
 
 
+def read_table(path, header_names=()):
+    """Every column of a user's `.arff` or `.csv` file, for any dataset.
+
+    `.arff`: dense or sparse rows, numeric (or numeric-valued nominal, e.g.
+    Mulan's `{0,1}`) attributes; absent sparse values are 0. `.csv`: one row
+    per line, numeric cells; a first row holding no number (or equal to
+    `header_names`) is a header naming the columns, otherwise the columns
+    are named column_1, column_2, ...
+
+    Returns:
+        (attribute names tuple, float32 (n, A) values).
+
+    Raises:
+        MulanDataError: missing file, unknown extension, unparseable file,
+            ragged CSV rows, duplicate names, a missing (`?`), non-numeric,
+            NaN or infinite value, no data rows (one line naming the file).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise MulanDataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".arff":
+        # DENSE decodes dense and sparse rows, empty sparse rows included.
+        attributes, values = _parse_arff(path, return_type=arff.DENSE)
+        names = tuple(attribute for attribute, _ in attributes)
+    elif suffix == ".csv":
+        names, values = _csv_table(path, tuple(header_names))
+    else:
+        raise MulanDataError(
+            f"{path}: unknown extension {path.suffix!r}; expected .arff or "
+            ".csv")
+    if not len(values):
+        raise MulanDataError(f"{path}: no data rows")
+    return names, values
+
+
+def check_binary_labels(path, labels, label_names):
+    """`labels` (n, L) if every value is 0 or 1, else MulanDataError naming
+    file `path`, the label and the first data row that is not."""
+    bad = np.argwhere((labels != 0) & (labels != 1))
+    if len(bad):
+        row, column = bad[0]
+        raise MulanDataError(
+            f"{path}: label {label_names[column]!r} of data row {row} is "
+            f"{labels[row, column]:g}, not 0 or 1")
+    return labels
+
+
+def read_feature_rows(path, feature_names, what="the model's"):
+    """Rows to label for a model trained on the features `feature_names`
+    (a user's own-data preset), float32 (n, F).
+
+    When the file names every one of `feature_names` (ARFF attributes or a
+    CSV header), those columns are taken in that order and any other (e.g.
+    labels) is ignored; otherwise it must have exactly F columns.
+
+    Raises:
+        MulanDataError: as `read_table`, or a wrong number of columns.
+    """
+    feature_names = tuple(feature_names)
+    names, values = read_table(path, header_names=feature_names)
+    positions = {name: column for column, name in enumerate(names)}
+    if all(name in positions for name in feature_names):
+        columns = [positions[name] for name in feature_names]
+    elif len(names) == len(feature_names):
+        columns = list(range(len(names)))
+    else:
+        raise MulanDataError(
+            f"{path}: expected {len(feature_names)} feature columns ({what}), "
+            f"got {len(names)}, and they are not {what} feature names")
+    return np.ascontiguousarray(values[:, columns], dtype=np.float32)
+
+
 # ---------------------------------------------------------------------------
 # Internals.
 
@@ -270,14 +343,8 @@ def _load_checked_cached(name, arff_key, xml_key):
             f"{xml_key[0]} is {label_names[index]!r} (the labels must be "
             "the last attributes, in the xml's order)")
     features = np.ascontiguousarray(values[:, :info.num_features])
-    labels = values[:, info.num_features:]
-    bad = np.argwhere((labels != 0) & (labels != 1))
-    if len(bad):
-        row, column = bad[0]
-        raise MulanDataError(
-            f"{path}: label {label_names[column]!r} of data row {row} is "
-            f"{labels[row, column]:g}, not 0 or 1")
-    labels = labels.astype(np.uint8)
+    labels = check_binary_labels(path, values[:, info.num_features:],
+                                 label_names).astype(np.uint8)
     for array in (features, labels):
         array.setflags(write=False)
     return features, labels, names[:info.num_features], label_names
@@ -372,22 +439,26 @@ def _user_arff(path, info):
     return np.ascontiguousarray(values[:, columns], dtype=np.float32)
 
 
-def _user_csv(path, info):
+def _csv_rows(path):
+    """[(line number, cells)] of a CSV's non-blank lines."""
     try:
         with open(path, newline="", encoding="utf-8") as stream:
-            rows = [(number, row) for number, row in
+            return [(number, row) for number, row in
                     enumerate(csv.reader(stream), start=1)
                     if any(cell.strip() for cell in row)]
     except (UnicodeDecodeError, csv.Error) as error:
         raise MulanDataError(f"{path}: not readable CSV: {error}") from None
-    if rows and _is_header(rows[0][1], info):
-        rows = rows[1:]
-    values = np.empty((len(rows), info.num_features), dtype=np.float32)
+
+
+def _csv_values(path, rows, width, expected):
+    """float32 (n, width) of CSV rows; every row must have `width` cells
+    (`expected` says why, for the message), finite numbers."""
+    values = np.empty((len(rows), width), dtype=np.float32)
     for index, (line, row) in enumerate(rows):
-        if len(row) != info.num_features:
+        if len(row) != width:
             raise MulanDataError(
-                f"{path}: line {line}: expected {info.num_features} columns "
-                f"(Mulan {info.name} features), got {len(row)}")
+                f"{path}: line {line}: expected {width} columns "
+                f"({expected}), got {len(row)}")
         for column, cell in enumerate(row, start=1):
             number = _number(cell)
             if number is None:
@@ -400,6 +471,40 @@ def _user_csv(path, info):
                     f"column {column}")
             values[index, column - 1] = number
     return values
+
+
+def _csv_table(path, header_names):
+    """(column names, float32 values) of a CSV (see `read_table`)."""
+    rows = _csv_rows(path)
+    names = None
+    if rows:
+        cells = tuple(cell.strip() for cell in rows[0][1])
+        if (all(_number(cell) is None for cell in cells)
+                or cells == header_names):
+            names, rows = cells, rows[1:]
+    if names is not None:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise MulanDataError(
+                f"{path}: the header names column {repeated[0]!r} more than "
+                "once")
+        expected = "as many as the header row"
+    else:
+        expected = "as many as line 1"
+    width = len(names) if names is not None else (
+        len(rows[0][1]) if rows else 0)
+    values = _csv_values(path, rows, width, expected)
+    if names is None:
+        names = tuple(f"column_{i}" for i in range(1, width + 1))
+    return names, values
+
+
+def _user_csv(path, info):
+    rows = _csv_rows(path)
+    if rows and _is_header(rows[0][1], info):
+        rows = rows[1:]
+    return _csv_values(path, rows, info.num_features,
+                       f"Mulan {info.name} features")
 
 
 def _is_header(row, info):

@@ -11,7 +11,11 @@
 - metrics: example-averaged F1 with a validation-chosen threshold, Hamming
   loss, micro/macro F1, a Keras `ExampleF1` metric (`mlc_metrics`);
 - the presets (`mlc_presets`), the table (`mlc_table`) and the
-  `predict-labels` command (`user_files`, `commands`).
+  `predict-labels` command (`user_files`, `commands`);
+- your own data (`own_data`): any ARFF/CSV file or numpy arrays, any
+  multi-label recipe trained on it into a user preset
+  (`train_classifier`, `own_data.load_files`, `own_data.train_preset`,
+  the `train-labels` command).
 
 Importing this package registers the family (the one call below).
 """
@@ -25,6 +29,7 @@ from spen_keras.mlc.mlc_models import MultiLabelSpen
 from spen_keras.mlc.mlc_presets import MLC_PRESETS
 from spen_keras.mlc.mlc_table import MLC_TABLE
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
+from spen_keras.mlc.own_data import train_classifier
 from spen_keras.mlc.user_files import MlcInputError
 from spen_keras.mlc.user_files import predict_file
 
@@ -34,4 +39,4 @@ register_family("mlc", presets=MLC_PRESETS, tables=[MLC_TABLE],
 
 __all__ = ["ExampleF1", "MLC_PRESETS", "MLC_TABLE", "MlcInputError",
            "MultiLabelClassifier", "MultiLabelSpen", "example_f1",
-           "predict_file"]
+           "predict_file", "train_classifier"]

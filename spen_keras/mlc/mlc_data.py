@@ -7,6 +7,7 @@ each) so training and evaluation need no TFDS preparation step.
 
 import dataclasses
 import functools
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -30,15 +31,18 @@ class MultiLabelData:
 
     fit: train without the validation slice (what models train on);
     validation: every 10th train row (epoch and threshold selection);
-    test: the standard test split.
+    test: the standard test split (None for a user's data without one);
+    source: where a user's data came from (`own_data`); None for the
+        shipped Mulan datasets.
     """
 
     name: str
     fit: tuple
     validation: tuple
-    test: tuple
+    test: Optional[tuple]
     label_names: tuple
     feature_names: tuple
+    source: Optional[str] = None
 
     @property
     def num_features(self):

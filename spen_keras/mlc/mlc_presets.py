@@ -6,7 +6,10 @@ A preset folder of kind "mlc" holds
                          "threshold": the decision threshold chosen on the
                          validation slice, "label_names",
                          "model_config": the Keras model's config with its
-                         build shape}
+                         build shape; a preset trained on a user's own data
+                         (`own_data`) adds "feature_names", "num_features"
+                         and "data_source", and its "dataset" is the name
+                         the user gave}
     model.weights.h5    the weights
     metadata.json       how it was made, its test scores, and every seed's
                         validation and test example-F1
@@ -22,6 +25,7 @@ spread are what the table's claims compare).
 """
 
 import dataclasses
+import hashlib
 import pathlib
 import shutil
 import time
@@ -59,7 +63,8 @@ class MlcRecipe:
     """How a multi-label row is trained.
 
     Attributes:
-        dataset: "bibtex" or "delicious".
+        dataset: "bibtex" or "delicious" (the data it trains on, or, for a
+            user's own data (`own_data`), whose budgets it keeps).
         model: "br" (logistic regressions), "mlp", or "spen".
         training_mode: a SPEN's training, "unrolled" (end-to-end through
             the T steps, Eq. 9 cross-entropy on every iterate; 2017) or
@@ -138,11 +143,22 @@ def load_mlc(directory, config):
     """The `MultiLabelClassifier` of an mlc preset folder."""
     directory = pathlib.Path(directory)
     origin = directory / CONFIG_FILE
+    metadata_path = directory / presets.METADATA_FILE
+    metadata = (presets.read_json(metadata_path, "metadata")
+                if metadata_path.is_file() else {})
     try:
-        dataset = mlc_data.check_dataset(config["dataset"])
+        feature_names = config.get("feature_names")
+        if feature_names is None:
+            dataset = mlc_data.check_dataset(config["dataset"])
+        else:  # a user's own data: a name of theirs, its recipe recorded
+            dataset = str(config["dataset"])
+            feature_names = [str(n) for n in feature_names]
         kind = config["model"]
         if kind not in MODELS:
             raise ValueError(f"unknown model {kind!r}")
+        default_recipe = (MlcRecipe(dataset, kind) if feature_names is None
+                          else recipe_from_facts(metadata.get("recipe"),
+                                                 kind))
         threshold = float(config["threshold"])
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold {threshold} is not in (0, 1)")
@@ -154,14 +170,18 @@ def load_mlc(directory, config):
     model = rebuild(model_config, origin)
     load_weights_file(model, directory / WEIGHTS_FILE, origin)
     # Compiled by its registered recipe (a folder naming none: the family's
-    # default recipe of its model), ready for `fit`.
-    compile_like_its_recipe(model, directory, MLC_KIND,
-                            MlcRecipe(dataset, kind))
+    # default recipe of its model, or the recipe its metadata records),
+    # ready for `fit`.
+    compile_like_its_recipe(model, directory, MLC_KIND, default_recipe)
     classifier = MultiLabelClassifier(model, threshold, dataset, label_names,
-                                      kind)
-    metadata_path = directory / presets.METADATA_FILE
-    if metadata_path.is_file():
-        classifier.metadata = presets.read_json(metadata_path, "metadata")
+                                      kind, feature_names=feature_names)
+    if feature_names is not None and len(
+            feature_names) != classifier.num_features:
+        raise PresetError(f"Preset {origin} names {len(feature_names)} "
+                          f"features but its model takes "
+                          f"{classifier.num_features}.")
+    if metadata:
+        classifier.metadata = metadata
     probe = classifier.probabilities(
         np.zeros((1, classifier.num_features), np.float32))
     if probe.shape != (1, len(label_names)) or not np.isfinite(probe).all():
@@ -181,6 +201,10 @@ def save_mlc_preset(classifier, directory, metadata, overwrite=False):
               "model": classifier.kind, "threshold": classifier.threshold,
               "label_names": list(classifier.label_names),
               "model_config": model_config}
+    if classifier.feature_names is not None:
+        config.update(feature_names=list(classifier.feature_names),
+                      num_features=classifier.num_features,
+                      data_source=metadata.get("data_source"))
     metadata = {**metadata, "kind": MLC_KIND}
 
     def write_files(folder):
@@ -250,14 +274,25 @@ def _fit(model, data, epochs, batch_size, recipe, seed, log, predict):
     return best
 
 
-def train_one_seed(recipe, seed, log=print):
-    """Trains one seed of a recipe.
+def train_one_seed(recipe, seed, log=print, data=None):
+    """Trains one seed of a recipe: every preset's and every user's
+    training (`own_data`) runs through here.
+
+    Args:
+        recipe: an `MlcRecipe`.
+        seed: the seed (weights, batch order, dropout).
+        log: progress lines go here (None: silent).
+        data: a `mlc_data.MultiLabelData` to train on; None: the recipe's
+            shipped dataset. The model fits `data.fit`, keeps the epoch and
+            chooses the threshold of best example-F1 on `data.validation`,
+            and is scored on `data.test` when there is one.
 
     Returns:
         (MultiLabelClassifier, facts dict: validation and test scores,
         epochs, per-epoch validation history).
     """
-    data = mlc_data.load(recipe.dataset)
+    log = log or (lambda message: None)
+    data = mlc_data.load(recipe.dataset) if data is None else data
     keras.utils.set_random_seed(seed)
     num_features, num_labels = data.num_features, data.num_labels
     facts = {"seed": seed}
@@ -285,14 +320,15 @@ def train_one_seed(recipe, seed, log=print):
                                 facts)
     threshold, validation_f1 = mlc_metrics.choose_threshold(
         data.validation[1], predictor(model)(data.validation[0]))
-    classifier = MultiLabelClassifier(model, threshold, recipe.dataset,
-                                      data.label_names, recipe.model)
-    test = mlc_metrics.score(data.test[1],
-                             classifier.probabilities(data.test[0]),
-                             threshold)
+    classifier = MultiLabelClassifier(
+        model, threshold, data.name, data.label_names, recipe.model,
+        feature_names=None if data.source is None else data.feature_names)
     facts.update({"threshold": threshold,
-                  "validation_example_f1": round(validation_f1, 2),
-                  "test": test.as_dict()})
+                  "validation_example_f1": round(validation_f1, 2)})
+    if data.test is not None:
+        facts["test"] = mlc_metrics.score(
+            data.test[1], classifier.probabilities(data.test[0]),
+            threshold).as_dict()
     return classifier, facts
 
 
@@ -332,11 +368,13 @@ def _train_spen(mlp, recipe, data, seed, log, predictor, facts):
     return spen
 
 
-def seed_summary(seed_facts):
-    """Mean, standard deviation and range of the seeds' test example-F1."""
-    values = np.array([f["test"]["example_f1"] for f in seed_facts])
+def seed_summary(seed_facts, split="test"):
+    """Mean, standard deviation and range of the seeds' test (or
+    validation) example-F1."""
+    values = np.array([f["test"]["example_f1"] if split == "test"
+                       else f["validation_example_f1"] for f in seed_facts])
     return {"seeds": [f["seed"] for f in seed_facts],
-            "test_example_f1": [round(float(v), 2) for v in values],
+            f"{split}_example_f1": [round(float(v), 2) for v in values],
             "mean": round(float(values.mean()), 2),
             "std": round(float(values.std(ddof=1)) if len(values) > 1
                          else 0.0, 2),
@@ -344,7 +382,7 @@ def seed_summary(seed_facts):
 
 
 def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
-              verbose=1, overwrite=False, seeds=None, **_):
+              verbose=1, overwrite=False, seeds=None, data=None, **_):
     """The kind's trainer: every seed of the recipe, the first one saved.
 
     Resumable by seed: each finished seed's results (and the first seed's
@@ -357,6 +395,11 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
         steps: cap optimizer steps per phase and train the first seed only
             (a quick check, not the recipe).
         seeds: override the recipe's seeds.
+        data: a user's `MultiLabelData` (`own_data.load_files`,
+            `own_data.from_arrays`) to train the recipe on instead of its
+            shipped dataset; the preset then records the data's label and
+            feature names, source and threshold (`own_data.own_spec` names
+            it). Use `own_data.train_preset`, which does this.
     """
     from spen_keras.preset_training import preset_metadata
     from spen_keras.resumable_training import BackupLock
@@ -376,6 +419,9 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
             print(message, flush=True)
 
     identity = {"preset": spec.name, "recipe": _recipe_facts(recipe)}
+    if data is not None:
+        identity["data"] = data_fingerprint(data)
+    split = "test" if data is None or data.test is not None else "validation"
     started = time.perf_counter()
     per_seed, shipped = [], None
     with BackupLock(backup_dir) as lock:
@@ -389,35 +435,46 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
             else:
                 log(f"[{spec.name}] seed {seed}")
                 seed_started = time.perf_counter()
-                classifier, facts = train_one_seed(recipe, seed, log)
+                classifier, facts = train_one_seed(recipe, seed, log, data)
                 facts["wall_time_s"] = round(
                     time.perf_counter() - seed_started, 1)
                 _keep_seed(backup_dir, identity, seed, facts,
                            classifier if shipped is None else None)
+            test = (f", test {facts['test']['example_f1']:.2f}"
+                    if "test" in facts else "")
             log(f"[{spec.name}] seed {seed}: validation example-F1 "
-                f"{facts['validation_example_f1']:.2f}, test "
-                f"{facts['test']['example_f1']:.2f} "
+                f"{facts['validation_example_f1']:.2f}{test} "
                 f"({facts['wall_time_s']:.0f} s)")
             per_seed.append(facts)
             if shipped is None:
                 shipped = (classifier, facts)
         classifier, facts = shipped
         evaluation = {
-            "our_value": facts["test"]["example_f1"],
-            "test_scores": facts["test"],
+            "our_value": (facts["test"]["example_f1"] if split == "test"
+                          else facts["validation_example_f1"]),
+            "test_scores": facts.get("test"),
             "threshold": facts["threshold"],
             "validation_example_f1": facts["validation_example_f1"],
-            "seed_summary": seed_summary(per_seed),
+            "seed_summary": seed_summary(per_seed, split),
             "evaluation": (f"Mulan {recipe.dataset}: standard test split; "
                            "threshold and epoch chosen on the validation "
-                           "slice (every 10th train row)"),
+                           "slice (every 10th train row)" if data is None
+                           else f"{data.name}: {split} example-F1; "
+                           "threshold and epoch chosen on the validation "
+                           "rows"),
         }
+        if data is not None:
+            evaluation.update(data_source=data.source,
+                              label_names=list(data.label_names),
+                              num_features=data.num_features,
+                              num_labels=data.num_labels)
         metadata = preset_metadata(
             spec, evaluation, time.perf_counter() - started,
             command or f"spen-keras train --preset {spec.name}",
             seed=recipe.seeds[0], recipe=_recipe_facts(recipe),
             training_data=(f"Mulan {recipe.dataset}, "
-                           "train_without_validation split"),
+                           "train_without_validation split" if data is None
+                           else data.source),
             training_wall_time_s=round(sum(f["wall_time_s"]
                                            for f in per_seed), 1),
             per_seed=per_seed)
@@ -464,6 +521,27 @@ def _resume_seed(backup_dir, identity, seed, load):
 def _recipe_facts(recipe):
     return {k: (list(v) if isinstance(v, tuple) else v)
             for k, v in dataclasses.asdict(recipe).items()}
+
+
+def recipe_from_facts(facts, model):
+    """The `MlcRecipe` a preset's metadata records (`_recipe_facts`), or
+    the default recipe of `model` when it records none usable."""
+    try:
+        return MlcRecipe(**{k: (tuple(v) if isinstance(v, list) else v)
+                            for k, v in facts.items()})
+    except (AttributeError, TypeError, ValueError):
+        return MlcRecipe("bibtex", model)
+
+
+def data_fingerprint(data):
+    """A digest of a `MultiLabelData`'s arrays and names: a backup made on
+    other data is never resumed."""
+    digest = hashlib.sha256()
+    for part in (*data.fit, *data.validation, *(data.test or ())):
+        digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(str(part.shape).encode())
+    digest.update(repr((data.label_names, data.feature_names)).encode())
+    return digest.hexdigest()[:16]
 
 
 presets.register_preset_kind(presets.PresetKindFunctions(

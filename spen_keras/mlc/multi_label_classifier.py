@@ -22,9 +22,13 @@ class MultiLabelClassifier:
     Args:
         model: the Keras model, x (n, F) -> soft labels (n, L).
         threshold: decision threshold in (0, 1).
-        dataset: the dataset the model was trained on.
+        dataset: the dataset the model was trained on ("bibtex",
+            "delicious", or the name given to a user's own data).
         label_names: the L label names, in output order.
         kind: "br", "mlp" or "spen".
+        feature_names: the F feature names of a model trained on a user's
+            own data (`spen_keras.mlc.own_data`), which `predict-labels`
+            reads rows by; None for the shipped datasets.
 
     Example:
     >>> import spen_keras
@@ -34,12 +38,15 @@ class MultiLabelClassifier:
     (2, 159)
     """
 
-    def __init__(self, model, threshold, dataset, label_names, kind):
+    def __init__(self, model, threshold, dataset, label_names, kind,
+                 feature_names=None):
         self.model = model
         self.threshold = float(threshold)
         self.dataset = dataset
         self.label_names = tuple(label_names)
         self.kind = kind
+        self.feature_names = (None if feature_names is None
+                              else tuple(feature_names))
 
     @classmethod
     def from_preset(cls, preset):

@@ -7,6 +7,7 @@ import numpy as np
 
 from spen_keras import presets
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
+from spen_keras.datasets.mulan.mulan_arff import read_feature_rows
 from spen_keras.datasets.mulan.mulan_arff import read_user_features
 from spen_keras.family import check_preset_family
 from spen_keras.mlc.mlc_metrics import positive_labels
@@ -52,7 +53,11 @@ def predict_file(input_path, output_path=None, preset="mlc_bibtex_spen_e2e",
         output_path = check_output_file(output_path, input_path, overwrite,
                                         error=MlcInputError)
     classifier = load_classifier(preset)
-    features = read_user_features(input_path, classifier.dataset)
+    if classifier.feature_names is None:  # a shipped dataset's preset
+        features = read_user_features(input_path, classifier.dataset)
+    else:  # trained on a user's own data: its columns
+        features = read_feature_rows(input_path, classifier.feature_names,
+                                     f"preset {preset}'s")
     probabilities = classifier.probabilities(features)
     cut = classifier.threshold if threshold is None else float(threshold)
     chosen = positive_labels(probabilities, cut)
