@@ -316,6 +316,27 @@ def test_train_classifier_on_arrays_returns_a_classifier(toy, tmp_path):
         classifier.threshold
 
 
+def test_train_data_dir_points_at_train_labels(toy, tmp_path, capsys):
+    status, _, err = _run_cli(
+        ["train", "--preset", "mlc_bibtex_spen_e2e", "--data-dir",
+         str(toy["files"]["dense"]), "--output-dir", str(tmp_path / "p")],
+        capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "spen-keras train-labels" in err and "--recipe " \
+        "mlc_bibtex_spen_e2e" in err and not (tmp_path / "p").exists()
+
+
+def test_a_backup_is_resumed_only_on_the_same_data(toy):
+    files = toy["files"]
+    same = [mlc_presets.data_fingerprint(own_data.load_files(f, labels))
+            for f, labels in ((files["dense"], 14),
+                              (files["csv"], "prefix:tag_"))]
+    other = mlc_presets.data_fingerprint(own_data.from_arrays(
+        toy["x"][:200] + 1, toy["y"][:200], label_names=toy["labels"],
+        feature_names=toy["features"]))
+    assert same[0] == same[1] != other
+
+
 def test_recipe_names():
     assert own_data.recipe_spec("spen_e2e_icnn").recipe.input_convex
     assert own_data.recipe_spec("br").name == "mlc_bibtex_br"

@@ -382,7 +382,8 @@ def seed_summary(seed_facts, split="test"):
 
 
 def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
-              verbose=1, overwrite=False, seeds=None, data=None, **_):
+              verbose=1, overwrite=False, seeds=None, data=None,
+              data_dir=None, **_):
     """The kind's trainer: every seed of the recipe, the first one saved.
 
     Resumable by seed: each finished seed's results (and the first seed's
@@ -404,6 +405,12 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
     from spen_keras.preset_training import preset_metadata
     from spen_keras.resumable_training import BackupLock
 
+    if data_dir is not None:  # `spen-keras train --data-dir`
+        raise PresetError(
+            f"Preset {spec.name} trains on Mulan {spec.recipe.dataset}; to "
+            f"train its recipe on your own file, run `spen-keras "
+            f"train-labels {data_dir} --labels N --recipe {spec.name}` (N: "
+            "the number of label columns at the end; see its --help).")
     recipe = spec.recipe
     if steps is not None:
         recipe = dataclasses.replace(recipe, steps=int(steps),
@@ -435,7 +442,9 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
             else:
                 log(f"[{spec.name}] seed {seed}")
                 seed_started = time.perf_counter()
-                classifier, facts = train_one_seed(recipe, seed, log, data)
+                classifier, facts = train_one_seed(
+                    recipe, seed, log, **({} if data is None
+                                          else {"data": data}))
                 facts["wall_time_s"] = round(
                     time.perf_counter() - seed_started, 1)
                 _keep_seed(backup_dir, identity, seed, facts,
@@ -545,7 +554,8 @@ def data_fingerprint(data):
 
 
 presets.register_preset_kind(presets.PresetKindFunctions(
-    name=MLC_KIND, load_fn=load_mlc, train_fn=train_mlc))
+    name=MLC_KIND, load_fn=load_mlc, train_fn=train_mlc,
+    accepts_data_dir=True))  # only to point --data-dir at train-labels
 
 
 # === Specs ===
