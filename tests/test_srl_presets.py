@@ -313,7 +313,9 @@ def test_training_on_a_full_release_embeds_words(tmp_path):
 
 def test_data_dir_is_refused_for_presets_that_cannot_use_it(tmp_path,
                                                             capsys):
-    assert cli.main(["train", "--preset", "dp_3", "--data-dir",
+    # bm3d keeps its benchmark settings (dp_3 now trains on a depth folder:
+    # tests/test_own_data_denoising.py).
+    assert cli.main(["train", "--preset", "bm3d", "--data-dir",
                      str(tmp_path), "--output-dir", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.endswith("--data-dir is not supported for it.")
