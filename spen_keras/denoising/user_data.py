@@ -335,9 +335,9 @@ def evaluate_presets(data, preset_names):
 
 def psnr_table(data, rows):
     """The markdown table `denoise-eval` prints."""
-    x_rows = len(data.held_out_frames())
+    count = len(data.held_out_frames())
     noisy = rows[0][1]
-    lines = [f"PSNR (dB) on {x_rows} frame(s) of {data.data_dir} "
+    lines = [f"PSNR (dB) on {count} frame(s) of {data.data_dir} "
              f"({data.split_description()}); input: "
              f"{data.noise_description()}.", "",
              "| denoiser | PSNR (dB) | gain over the noisy input (dB) |",
