@@ -47,6 +47,68 @@ class TrainingDivergedError(RuntimeError):
     """Training met NaN/Inf; the preset was not written."""
 
 
+def fit_resumably(model, dataset_from, steps, backup_dir, identity, name,
+                  steps_per_epoch=STEPS_PER_EPOCH, callbacks=(), verbose=1,
+                  on_restore=None):
+    """`model.fit` for exactly `steps` steps, resumable and guarded: the
+    loop of a family trainer that does not go through `train_keras_preset`
+    (which adds tf.distribute to the same steps).
+
+    Locks `backup_dir` (`BackupLock`), restores a checkpoint of the same
+    run (`identity`) and checkpoints the full state every epoch of at most
+    `steps_per_epoch` steps (`TrainingCheckpoint`), so a killed run started
+    again resumes exactly; stops on NaN/Inf and raises
+    `TrainingDivergedError` instead of returning a broken model.
+
+    Args:
+        model: a compiled Keras model (its optimizer built if the caller
+            changes which variables train during the run).
+        dataset_from: `dataset_from(done)` -> the training stream with the
+            `done` batches already used skipped (deterministic streams
+            resume exactly).
+        steps: the run's steps.
+        backup_dir: the run's backup folder.
+        identity: a JSON-able dict naming the run.
+        name: the run's name in messages.
+        callbacks: further Keras callbacks.
+        on_restore: optional `on_restore(done)`, called after the restore
+            and before the first step (e.g. to clamp layers).
+
+    Returns:
+        The `TrainingCheckpoint` (wall time, resumed-at steps; call its
+        `finish()` once the trained model is written).
+    """
+    per_epoch, epochs = epochs_for(steps, steps_per_epoch)
+    with BackupLock(backup_dir) as lock:
+        if lock.note and verbose:
+            print(lock.note)
+        checkpoint = TrainingCheckpoint(backup_dir, identity, per_epoch)
+        done = checkpoint.restore(model)
+        if done and verbose:
+            print(f"Resuming {name} from its backup in {backup_dir}: "
+                  f"{done} of {steps} steps done.")
+        if on_restore is not None:
+            on_restore(done)
+        model.fit(dataset_from(done), steps_per_epoch=per_epoch,
+                  epochs=epochs, initial_epoch=done // per_epoch,
+                  shuffle=False, verbose=verbose,
+                  callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
+                             *callbacks])
+        raise_if_diverged(model, name, backup_dir)
+    return checkpoint
+
+
+def raise_if_diverged(model, name, backup_dir):
+    """Raises `TrainingDivergedError` when a run stopped on NaN/Inf
+    (`TerminateOnNaN`) or left a weight that is not finite."""
+    if model.stop_training or not all(
+            np.isfinite(keras.ops.convert_to_numpy(w)).all()
+            for w in model.weights):
+        raise TrainingDivergedError(
+            f"Training {name} met NaN/Inf and stopped; the preset was not "
+            f"written. The last good epoch is backed up in {backup_dir}.")
+
+
 class TrainingTask:
     """What a family supplies to train and evaluate its Keras presets.
 
@@ -423,13 +485,7 @@ def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
               callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
                          *callbacks])
     wall = checkpoint.wall_time_s
-    if model.stop_training or not all(
-            np.isfinite(keras.ops.convert_to_numpy(w)).all()
-            for w in model.weights):
-        raise TrainingDivergedError(
-            f"Training {spec.name} met NaN/Inf and stopped; the preset "
-            f"was not written. The last good epoch is backed up in "
-            f"{backup_dir}.")
+    raise_if_diverged(model, spec.name, backup_dir)
     if not chief:
         return None
     extra = {}

@@ -320,3 +320,52 @@ def test_data_dir_is_refused_for_presets_that_cannot_use_it(tmp_path,
     error = capsys.readouterr().err.strip()
     assert error.endswith("--data-dir is not supported for it.")
     assert "\n" not in error
+
+
+@pytest.mark.parametrize("row", ["srl_local_h", "srl_spen_h"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(
+        row, tiny_training, tmp_path, monkeypatch):
+    """Both SRL trainers run through `fit_resumably`: a run killed right
+    after a checkpoint, started again, ends with the uninterrupted run's
+    weights; NaN stops a run with one line and writes nothing."""
+    from spen_keras.preset_training import TrainingDivergedError
+    from spen_keras.resumable_training import TrainingCheckpoint
+
+    monkeypatch.setattr(srl_presets, "CHECKPOINT_EVERY", 2)
+
+    def train(name, **kwargs):
+        presets.train_preset(row, tmp_path / name / row, tmp_path / "backup"
+                             / name, steps=6, verbose=0, **kwargs)
+        return presets.load_preset(tmp_path / name / row).model.get_weights()
+
+    whole = train("whole")
+    save = TrainingCheckpoint.on_epoch_end
+
+    def killed_after_the_second_checkpoint(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrainingCheckpoint, "on_epoch_end",
+                        killed_after_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train("resumed")
+    assert not (tmp_path / "resumed" / row).exists()
+    monkeypatch.setattr(TrainingCheckpoint, "on_epoch_end", save)
+    resumed = train("resumed")
+    assert presets.read_metadata(tmp_path / "resumed" / row)[
+        "resumed_at_steps"] == [4]
+    for a, b in zip(whole, resumed):
+        np.testing.assert_array_equal(a, b)
+    # The backup is gone once the preset is written.
+    assert not (tmp_path / "backup" / "resumed").exists()
+
+    original = srl_presets.SrlRecipe.compile
+
+    def diverging(self, model, learning_rate=None):
+        original(self, model, 1e30)
+
+    monkeypatch.setattr(srl_presets.SrlRecipe, "compile", diverging)
+    with pytest.raises(TrainingDivergedError, match="NaN/Inf"):
+        train("nan")
+    assert not (tmp_path / "nan" / row).exists()

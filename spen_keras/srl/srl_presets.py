@@ -62,6 +62,7 @@ TABLE = "table2"
 METRIC = "F1"
 SRL_KIND = "srl"
 VOCABULARY_FILE = "vocabulary.json.gz"
+CHECKPOINT_EVERY = 250  # steps between two checkpoints of a run
 FORMAT = "spen_keras.srl preset"
 COLUMNS = ("dev WSJ", "test WSJ", "test Brown")
 PRIMARY_COLUMN = "test WSJ"
@@ -398,7 +399,9 @@ def _load_base(recipe, presets_root):
     return labeler
 
 
-def _train_local(recipe, verbose, steps=None, root=None):
+def _train_local(spec, recipe, backup_dir, verbose, steps=None, root=None):
+    from spen_keras.preset_training import fit_resumably
+
     vocabulary, role_set, train = training_sentences(recipe.min_count, root)
     ids, roles = srl_data.flat_arcs(train, role_set)
     keras.utils.set_random_seed(recipe.seed)
@@ -411,15 +414,21 @@ def _train_local(recipe, verbose, steps=None, root=None):
     total = per_epoch * recipe.epochs if steps is None else steps
     recipe.compile(model, keras.optimizers.schedules.CosineDecay(
         recipe.learning_rate, total, alpha=0.05))
-    dataset = (tf.data.Dataset.from_tensor_slices((ids, roles))
-               .repeat().shuffle(65536, seed=recipe.seed)
-               .batch(recipe.batch_size))
-    epochs = max(1, -(-total // per_epoch))
-    model.fit(dataset, steps_per_epoch=min(per_epoch, total), epochs=epochs,
-              verbose=verbose, shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN()])
+    identity = {"preset": spec.name, "steps": total,
+                "batch_size": recipe.batch_size, "seed": recipe.seed,
+                "learning_rate": recipe.learning_rate,
+                "data": None if root is None else str(root),
+                "arcs": int(len(ids))}
+    checkpoint = fit_resumably(
+        model, lambda done: (tf.data.Dataset.from_tensor_slices((ids, roles))
+                             .repeat().shuffle(65536, seed=recipe.seed)
+                             .batch(recipe.batch_size).skip(done)),
+        total, backup_dir, identity, spec.name,
+        steps_per_epoch=min(per_epoch, CHECKPOINT_EVERY), verbose=verbose)
     return SrlLabeler(model, vocabulary, role_set, recipe.decoder), {
-        "steps": min(per_epoch, total) * epochs,
-        "batch_size": recipe.batch_size, "arcs": int(len(ids))}
+        "steps": total, "batch_size": recipe.batch_size,
+        "arcs": int(len(ids)), "resumed_at_steps": checkpoint.resumed_at,
+        "wall_time_s": checkpoint.wall_time_s}, checkpoint
 
 
 class _Unclamp(keras.callbacks.Callback):
@@ -461,8 +470,7 @@ def grid_dataset(grids, num_roles, batch_size, seed, epochs):
 
 def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
                 root=None):
-    from spen_keras.resumable_training import BackupLock
-    from spen_keras.resumable_training import TrainingCheckpoint
+    from spen_keras.preset_training import fit_resumably
     from spen_keras.srl import srl_spen
 
     base = _load_base(recipe, presets_root)
@@ -472,53 +480,42 @@ def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
                               len(base.vocabulary.templates))
     per_epoch = -(-len(grids) // recipe.batch_size)
     total = per_epoch * recipe.epochs if steps is None else steps
-    chunk = min(250, total)  # steps between two checkpoints
+    chunk = min(CHECKPOINT_EVERY, total)  # steps between two checkpoints
     chunks = -(-total // chunk)
     identity = {"preset": spec.name, "steps": chunks * chunk,
                 "batch_size": recipe.batch_size, "seed": recipe.seed,
                 "learning_rate": recipe.learning_rate, "base": recipe.base}
-    with BackupLock(backup_dir) as lock:
-        if lock.note and verbose:
-            print(lock.note)
-        keras.utils.set_random_seed(recipe.seed)
-        model = srl_spen.build_srl_spen(
-            base.vocabulary.sizes, len(base.role_set),
-            embedding_dim=recipe.embedding_dim,
-            hidden_units=recipe.hidden_units,
-            global_units=recipe.global_units, num_steps=recipe.num_steps,
-            input_convex=recipe.input_convex,
-            training_mode=recipe.training_mode)
-        build_model(model, len(base.vocabulary.templates))
-        srl_spen.copy_local_model(model, base.model)
-        recipe.compile(model, keras.optimizers.schedules.CosineDecay(
-            recipe.learning_rate, chunks * chunk, alpha=0.05))
-        # Built on every variable before any is clamped, so that freeing
-        # the local term later finds its optimizer slots.
-        model.optimizer.build(model.trainable_variables)
-        checkpoint = TrainingCheckpoint(backup_dir, identity, chunk)
-        done = checkpoint.restore(model)
-        if done and verbose:
-            print(f"Resuming {spec.name} from its backup in {backup_dir}: "
-                  f"{done} of {chunks * chunk} steps done.")
-        clamp_chunks = -(-recipe.clamp_epochs * per_epoch // chunk)
-        dataset = grid_dataset(grids, len(base.role_set), recipe.batch_size,
-                               recipe.seed, recipe.epochs + 1).skip(done)
-        srl_spen.clamp_local(model, done // chunk < clamp_chunks)
-        model.fit(dataset, steps_per_epoch=chunk, epochs=chunks,
-                  initial_epoch=done // chunk, verbose=verbose, shuffle=False,
-                  callbacks=[keras.callbacks.TerminateOnNaN(),
-                             _Unclamp(clamp_chunks), checkpoint])
-        if model.stop_training:
-            raise PresetError(f"Training {spec.name} met NaN/Inf; the preset "
-                              f"was not written (backup in {backup_dir}).")
-        srl_spen.clamp_local(model, False)
-        labeler = SrlLabeler(model, base.vocabulary, base.role_set,
-                             recipe.decoder)
-        facts = {"steps": chunks * chunk, "batch_size": recipe.batch_size,
-                 "clamped_steps": min(clamp_chunks * chunk, chunks * chunk),
-                 "resumed_at_steps": checkpoint.resumed_at,
-                 "wall_time_s": checkpoint.wall_time_s}
-        return labeler, facts, checkpoint
+    keras.utils.set_random_seed(recipe.seed)
+    model = srl_spen.build_srl_spen(
+        base.vocabulary.sizes, len(base.role_set),
+        embedding_dim=recipe.embedding_dim, hidden_units=recipe.hidden_units,
+        global_units=recipe.global_units, num_steps=recipe.num_steps,
+        input_convex=recipe.input_convex, training_mode=recipe.training_mode)
+    build_model(model, len(base.vocabulary.templates))
+    srl_spen.copy_local_model(model, base.model)
+    recipe.compile(model, keras.optimizers.schedules.CosineDecay(
+        recipe.learning_rate, chunks * chunk, alpha=0.05))
+    # Built on every variable before any is clamped, so that freeing the
+    # local term later finds its optimizer slots.
+    model.optimizer.build(model.trainable_variables)
+    clamp_chunks = -(-recipe.clamp_epochs * per_epoch // chunk)
+    checkpoint = fit_resumably(
+        model, lambda done: grid_dataset(
+            grids, len(base.role_set), recipe.batch_size, recipe.seed,
+            recipe.epochs + 1).skip(done),
+        chunks * chunk, backup_dir, identity, spec.name,
+        steps_per_epoch=chunk, verbose=verbose,
+        callbacks=[_Unclamp(clamp_chunks)],
+        on_restore=lambda done: srl_spen.clamp_local(
+            model, done // chunk < clamp_chunks))
+    srl_spen.clamp_local(model, False)
+    labeler = SrlLabeler(model, base.vocabulary, base.role_set,
+                         recipe.decoder)
+    facts = {"steps": chunks * chunk, "batch_size": recipe.batch_size,
+             "clamped_steps": min(clamp_chunks * chunk, chunks * chunk),
+             "resumed_at_steps": checkpoint.resumed_at,
+             "wall_time_s": checkpoint.wall_time_s}
+    return labeler, facts, checkpoint
 
 
 def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
@@ -548,7 +545,8 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
     started = time.perf_counter()
     checkpoint, base_name = None, None
     if recipe.model == "local":
-        labeler, facts = _train_local(recipe, verbose, steps, data_dir)
+        labeler, facts, checkpoint = _train_local(spec, recipe, backup_dir,
+                                                  verbose, steps, data_dir)
     elif recipe.model == "spen":
         labeler, facts, checkpoint = _train_spen(spec, recipe, backup_dir,
                                                  presets_root, verbose, steps,
