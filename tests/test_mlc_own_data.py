@@ -184,6 +184,14 @@ def test_bad_files_are_one_line_errors_naming_the_file(toy, tmp_path,
         ["train-labels", str(files["dense"]), "--labels", "14", "--recipe",
          "svm"], capsys)
     assert status == 2 and "Unknown multi-label recipe 'svm'" in err
+    # The data's name becomes folder names: no path separators.
+    status, _, err = _run_cli(
+        ["train-labels", str(files["dense"]), "--labels", "14", "--name",
+         "../escape", "--output-dir", str(tmp_path / "never")], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "The data's name '../escape' names preset and backup folders" \
+        in err
+    assert not (tmp_path / "never").exists()
 
 
 # === Training, the preset, predict-labels ===

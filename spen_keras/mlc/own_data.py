@@ -263,6 +263,10 @@ def _names(names, count, what):
 
 
 def _data(name, pairs, label_names, feature_names, source):
+    name = str(name)
+    if not name or any(c in name for c in "/\\") or name in (".", ".."):
+        raise MlcInputError(f"The data's name {name!r} names preset and "
+                            "backup folders: give one without '/' or '\\'.")
     frozen = []
     for x, y in pairs:
         pair = (np.array(x, np.float32), np.array(y, np.float32))
@@ -270,7 +274,7 @@ def _data(name, pairs, label_names, feature_names, source):
             array.flags.writeable = False
         frozen.append(pair)
     test = frozen[2] if len(frozen) > 2 else None
-    return mlc_data.MultiLabelData(str(name), frozen[0], frozen[1], test,
+    return mlc_data.MultiLabelData(name, frozen[0], frozen[1], test,
                                    tuple(label_names), tuple(feature_names),
                                    source=source)
 
