@@ -155,7 +155,8 @@ def _bounded_int(text, minimum):
 
 # `spen-keras train`'s options that describe a user's --data-dir (the
 # denoising family's; its `denoise-eval` takes them too).
-DATA_OPTIONS = ("noise_scale", "holdout_every")
+DATA_OPTIONS = ("noise_scale", "noise_sigma", "holdout_every",
+                "validation_dir")
 
 
 def add_data_options(parser):
@@ -165,10 +166,21 @@ def add_data_options(parser):
                              "(denoising): the noise added, as a multiple "
                              "of the benchmark's Kinect-like noise "
                              "(default 1)")
+    parser.add_argument("--noise-sigma", type=float, default=None,
+                        metavar="MM",
+                        help="with --data-dir of clean depth PNGs "
+                             "(denoising), instead of --noise-scale: your "
+                             "sensor's noise standard deviation in mm at "
+                             "the frames' median depth (the benchmark's "
+                             "noise model, scaled to it)")
     parser.add_argument("--holdout-every", type=positive_int, default=None,
                         help="with --data-dir (denoising): every K-th frame "
                              "in file-name order is held out: never trained "
                              "on, evaluated on (default 4)")
+    parser.add_argument("--validation-dir", default=None, metavar="DIR",
+                        help="with --data-dir (denoising), instead of "
+                             "--holdout-every: a folder of held-out frames "
+                             "(same layouts); every --data-dir frame trains")
 
 
 def list_commands():

@@ -248,6 +248,47 @@ def test_missing_folder_and_noise_scale_on_pairs_are_refused(pairs,
         UserDepthData(pairs / "clean", noise_scale=-1)
 
 
+def test_noise_sigma_sets_the_noise_at_the_median_depth(frames):
+    """--noise-sigma MM scales the benchmark noise so that its standard
+    deviation at the frames' median depth is MM millimetres."""
+    data = UserDepthData(frames, noise_sigma=12.0)
+    depths = np.concatenate([read_depth_png(p)[read_depth_png(p) > 0]
+                             for p in sorted(frames.glob("*.png"))])
+    median = float(np.median(depths)) / 5000.0
+    assert float(data.noise.sigma(median)) * 5000.0 == pytest.approx(12.0)
+    assert data.noise_scale == pytest.approx(
+        12.0 / (float(KinectNoiseModel().sigma(median)) * 5000.0))
+    assert "--noise-sigma 12 mm" in data.noise_description()
+    assert data.record()["noise_sigma_mm"] == 12.0
+    with pytest.raises(UserDataError, match="not both"):
+        UserDepthData(frames, noise_scale=1.0, noise_sigma=12.0)
+    with pytest.raises(UserDataError, match="positive"):
+        UserDepthData(frames, noise_sigma=0)
+
+
+def test_a_validation_folder_holds_the_held_out_frames(frames, pairs,
+                                                       tmp_path):
+    data = UserDepthData(frames, validation_dir=pairs / "clean")
+    assert len(data.training_frames()) == 4  # every --data-dir frame trains
+    assert [f["name"] for f in data.held_out_frames()] == sorted(
+        p.name for p in (pairs / "clean").glob("*.png"))
+    assert data.holdout_every is None
+    assert data.record()["validation_dir"] == str((pairs / "clean").resolve())
+    assert "held-out frames: the 4 of" in data.split_description()
+    with pytest.raises(UserDataError, match="not both"):
+        UserDepthData(frames, holdout_every=2, validation_dir=pairs / "clean")
+    with pytest.raises(UserDataError, match="one layout for both"):
+        UserDepthData(frames, validation_dir=pairs)
+    # From the command line: trained on every frame, scored on the folder.
+    output, metadata = _train(tmp_path, frames, "--steps", "1",
+                              "--validation-dir", str(pairs / "clean"),
+                              "--noise-sigma", "20")
+    assert len(metadata["user_data"]["training_frames"]) == 4
+    assert metadata["user_data"]["validation_dir"] == str(
+        (pairs / "clean").resolve())
+    assert metadata["user_data"]["noise_sigma_mm"] == 20.0
+
+
 def test_denoise_eval_prints_the_psnr_table(frames, capsys):
     assert cli.main(["denoise-eval", "--data-dir", str(frames), "--presets",
                      "dp_3", "foe_3", "--noise-scale", "1.5"]) == 0

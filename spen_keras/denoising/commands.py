@@ -106,7 +106,9 @@ def _run_denoise_eval(args):
     from spen_keras.family import check_preset_family
 
     data = UserDepthData(args.data_dir, args.noise_scale,
-                         args.holdout_every, all_frames=args.all_frames)
+                         args.holdout_every, all_frames=args.all_frames,
+                         noise_sigma=args.noise_sigma,
+                         validation_dir=args.validation_dir)
     for preset in args.presets:
         check_preset_family(preset, "denoising", "denoising",
                             DenoisingError)

@@ -198,13 +198,15 @@ class DenoisingTask(TrainingTask):
         return {**evaluate_on_test_frames(model),
                 "training_noise": self.training_noise()}
 
-    def for_data_dir(self, data_dir, noise_scale=None, holdout_every=None):
+    def for_data_dir(self, data_dir, noise_scale=None, holdout_every=None,
+                     noise_sigma=None, validation_dir=None):
         """This task on a user's depth folder (`spen-keras train
         --data-dir`): `spen_keras.denoising.user_data.UserDenoisingTask`,
         without this task's augmentation."""
         from spen_keras.denoising.user_data import UserDenoisingTask
 
-        return UserDenoisingTask(data_dir, noise_scale, holdout_every)
+        return UserDenoisingTask(data_dir, noise_scale, holdout_every,
+                                 noise_sigma, validation_dir)
 
 
 DENOISING_TASK = DenoisingTask()

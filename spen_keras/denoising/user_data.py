@@ -51,6 +51,7 @@ from spen_keras.denoising.denoising_task import DenoisingTask
 from spen_keras.denoising.denoising_task import evaluate_denoiser
 from spen_keras.denoising.depth_io import read_depth_png
 from spen_keras.denoising.depth_io import write_depth_png  # noqa: F401
+from spen_keras.denoising.depth_normalization import DEPTH_SCALE_MM
 from spen_keras.denoising.depth_normalization import check_depth_range
 from spen_keras.denoising.depth_normalization import normalize_depth
 from spen_keras.denoising.depth_normalization import valid_mask
@@ -164,6 +165,14 @@ def _positive(value, what):
     return value
 
 
+def benchmark_sigma_mm(frames):
+    """The benchmark noise's standard deviation in mm (`KinectNoiseModel()`)
+    at the median valid depth of `frames`' clean readings."""
+    depths = np.concatenate([f["raw"][f["mask"]] for f in frames])
+    median = float(np.median(depths)) / DEPTH_SCALE_MM
+    return float(KinectNoiseModel().sigma(median)) * DEPTH_SCALE_MM
+
+
 class UserDepthData:
     """A user's depth folder, its split and the noise of its inputs.
 
@@ -182,36 +191,67 @@ class UserDepthData:
     """
 
     def __init__(self, data_dir, noise_scale=None, holdout_every=None,
-                 all_frames=False):
+                 all_frames=False, noise_sigma=None, validation_dir=None):
         self.data_dir = pathlib.Path(os.fspath(data_dir)).expanduser()
         self.layout, self.frames = _read_folder(self.data_dir)
-        if self.layout == "pairs" and noise_scale is not None:
+        given = [flag for flag, value in (("--noise-scale", noise_scale),
+                                          ("--noise-sigma", noise_sigma))
+                 if value is not None]
+        if self.layout == "pairs" and given:
             raise UserDataError(
                 f"Data folder {self.data_dir} holds real noisy/clean pairs; "
-                "--noise-scale applies to clean frames only.")
-        self.noise_scale = (1.0 if noise_scale is None
-                            else _positive(noise_scale, "--noise-scale"))
+                f"{given[0]} applies to clean frames only.")
+        if len(given) == 2:
+            raise UserDataError("Give --noise-scale or --noise-sigma, not "
+                                "both.")
+        self.noise_sigma = (None if noise_sigma is None
+                            else _positive(noise_sigma, "--noise-sigma"))
+        self.noise_scale = (
+            self.noise_sigma / benchmark_sigma_mm(self.frames)
+            if self.noise_sigma is not None else
+            1.0 if noise_scale is None
+            else _positive(noise_scale, "--noise-scale"))
         self.noise = dataclasses.replace(
             KinectNoiseModel(),
             scale=KinectNoiseModel().scale * self.noise_scale)
         self.all_frames = bool(all_frames)
+        self.validation_dir = None
+        self.validation = []
+        if validation_dir is not None:
+            if holdout_every is not None or self.all_frames:
+                raise UserDataError("Give --validation-dir or "
+                                    "--holdout-every, not both.")
+            self.validation_dir = pathlib.Path(
+                os.fspath(validation_dir)).expanduser()
+            layout, self.validation = _read_folder(self.validation_dir)
+            if layout != self.layout:
+                raise UserDataError(
+                    f"Validation folder {self.validation_dir} holds "
+                    f"{layout} frames, the data folder {self.data_dir} "
+                    f"{self.layout} frames; use one layout for both.")
         every = HOLDOUT_EVERY if holdout_every is None else holdout_every
         if isinstance(every, bool) or not isinstance(every, int) or every < 2:
             raise UserDataError("--holdout-every must be an integer >= 2.")
-        self.holdout_every = every
-        if not self.all_frames and len(self.frames) < every:
+        self.holdout_every = None if self.validation_dir else every
+        if (not self.all_frames and self.validation_dir is None
+                and len(self.frames) < every):
             raise UserDataError(
                 f"Data folder {self.data_dir} has {len(self.frames)} "
                 f"frame(s); with every {every}th held out it needs at least "
-                f"{every} (or a smaller --holdout-every).")
+                f"{every} (or a smaller --holdout-every, or a "
+                "--validation-dir).")
 
     def _held_out(self, index):
+        if self.validation_dir is not None:
+            return False
         return self.all_frames or (index + 1) % self.holdout_every == 0
 
     def training_frames(self):
         return [f for i, f in enumerate(self.frames) if not self._held_out(i)]
 
     def held_out_frames(self):
+        if self.validation_dir is not None:
+            return list(self.validation)
         return [f for i, f in enumerate(self.frames) if self._held_out(i)]
 
     @property
@@ -221,12 +261,18 @@ class UserDepthData:
     def noise_description(self):
         if self.layout == "pairs":
             return "real sensor noise (the noisy/ frames)"
+        sigma = ("" if self.noise_sigma is None else
+                 f" (--noise-sigma {self.noise_sigma:g} mm at the median "
+                 "depth)")
         return (f"KinectNoiseModel(scale={self.noise.scale:g}) = "
-                f"{self.noise_scale:g} x the benchmark noise")
+                f"{self.noise_scale:g} x the benchmark noise{sigma}")
 
     def split_description(self):
         if self.all_frames:
             return "every frame"
+        if self.validation_dir is not None:
+            return (f"held-out frames: the {len(self.validation)} of "
+                    f"{self.validation_dir}")
         return (f"every {self.holdout_every}th frame in file-name order "
                 "held out")
 
@@ -237,7 +283,10 @@ class UserDepthData:
                 "noise": self.noise_description(),
                 "noise_scale": (None if self.layout == "pairs"
                                 else self.noise_scale),
+                "noise_sigma_mm": self.noise_sigma,
                 "holdout_every": self.holdout_every,
+                "validation_dir": (None if self.validation_dir is None
+                                   else str(self.validation_dir.resolve())),
                 "training_frames": [f["name"] for f in
                                     self.training_frames()],
                 "held_out_frames": [f["name"] for f in
@@ -256,9 +305,12 @@ class UserDenoisingTask(DenoisingTask):
     training-noise record of its noise (so `denoise` knows which frames
     are quiet for the preset)."""
 
-    def __init__(self, data_dir, noise_scale=None, holdout_every=None):
+    def __init__(self, data_dir, noise_scale=None, holdout_every=None,
+                 noise_sigma=None, validation_dir=None):
         super().__init__()
-        self.data = UserDepthData(data_dir, noise_scale, holdout_every)
+        self.data = UserDepthData(data_dir, noise_scale, holdout_every,
+                                  noise_sigma=noise_sigma,
+                                  validation_dir=validation_dir)
         height, width = self.data.frame_shape
         self.crop_size = (min(CROP_SIZE[0], height), min(CROP_SIZE[1], width))
 
@@ -266,7 +318,8 @@ class UserDenoisingTask(DenoisingTask):
     def identity(self):
         record = self.data.record()
         return {key: record[key] for key in
-                ("data_dir", "layout", "noise_scale", "holdout_every")}
+                ("data_dir", "layout", "noise_scale", "holdout_every",
+                 "validation_dir")}
 
     @property
     def training_data(self):
