@@ -22,4 +22,5 @@ run benchmarks/distributed_training.py > /dev/null
 run benchmarks/noise_levels.py > /dev/null       # presets at 0.5x / 1x / 2x noise
 run benchmarks/denoising_safety.py --split test > /dev/null  # quiet frames, raw frames, the plausibility guard
 run benchmarks/mlc_own_data.py > /dev/null       # multi-label, own data: SPEN-E2E vs MLP, 3 seeds
+run benchmarks/own_data_finetuning.py > /dev/null  # denoising, own data: fine-tuning dp_3 on procedural rooms
 echo "== $(date -u +%H:%M:%S) done" >&2
