@@ -597,11 +597,11 @@ def test_an_interrupted_run_resumes_from_its_finished_seeds(tmp_path,
     original = mlc_presets.train_one_seed
     calls = []
 
-    def crash_on_seed_1(recipe, seed, log=print):
+    def crash_on_seed_1(recipe, seed, log=print, data=None):
         calls.append(seed)
         if seed == 1:
             raise KeyboardInterrupt
-        return original(recipe, seed, log)
+        return original(recipe, seed, log, data)
 
     monkeypatch.setattr(mlc_presets, "train_one_seed", crash_on_seed_1)
     backup = tmp_path / "backup"
@@ -614,9 +614,9 @@ def test_an_interrupted_run_resumes_from_its_finished_seeds(tmp_path,
     monkeypatch.setattr(mlc_presets, "train_one_seed", original)
     calls.clear()
     monkeypatch.setattr(mlc_presets, "train_one_seed",
-                        lambda recipe, seed, log=print: (
+                        lambda recipe, seed, log=print, data=None: (
                             calls.append(seed), original(recipe, seed,
-                                                         log))[1])
+                                                         log, data))[1])
     metadata = mlc_presets.train_mlc(spec, tmp_path / "out", backup,
                                      verbose=0)
     assert calls == [1]  # seed 0 came from the backup
@@ -641,9 +641,9 @@ def test_a_backup_of_another_recipe_is_not_reused(tmp_path, monkeypatch):
     calls = []
     original = mlc_presets.train_one_seed
     monkeypatch.setattr(mlc_presets, "train_one_seed",
-                        lambda recipe, seed, log=print: (
+                        lambda recipe, seed, log=print, data=None: (
                             calls.append(seed), original(recipe, seed,
-                                                         log))[1])
+                                                         log, data))[1])
     mlc_presets.train_mlc(quick, tmp_path / "out", backup, verbose=0)
     assert calls == [0]
 

@@ -115,15 +115,19 @@ def evaluation_arrays():
     return make_evaluation_arrays(load_frames("test"))
 
 
-def evaluate_on_test_frames(model):
-    """The metadata's evaluation record of a denoiser on the embedded test
-    frames: our PSNR, the noisy input's, and what was evaluated."""
-    x_test, y_test = evaluation_arrays()
-    ours = evaluate_denoiser(model, x_test, y_test)[0]
-    noisy = float(np.nanmean(psnr(y_test, x_test)))
+def evaluation_record(model, x, y, evaluation):
+    """The metadata's evaluation record of a denoiser on frames (x, y): our
+    PSNR, the noisy input's, and `evaluation` (what was evaluated)."""
+    ours = evaluate_denoiser(model, x, y)[0]
+    noisy = float(np.nanmean(psnr(y, x)))
     return {"our_value": round(ours, 3),
             "reference_values": {NOISY_INPUT: round(noisy, 3)},
-            "evaluation": EVALUATION}
+            "evaluation": evaluation}
+
+
+def evaluate_on_test_frames(model):
+    """`evaluation_record` of a denoiser on the embedded test frames."""
+    return evaluation_record(model, *evaluation_arrays(), EVALUATION)
 
 
 class DenoisingTask(TrainingTask):

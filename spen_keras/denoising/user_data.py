@@ -49,6 +49,7 @@ from spen_keras.denoising.denoising_task import CROP_SIZE
 from spen_keras.denoising.denoising_task import NOISY_INPUT
 from spen_keras.denoising.denoising_task import DenoisingTask
 from spen_keras.denoising.denoising_task import evaluate_denoiser
+from spen_keras.denoising.denoising_task import evaluation_record
 from spen_keras.denoising.depth_io import read_depth_png
 from spen_keras.denoising.depth_io import write_depth_png  # noqa: F401
 from spen_keras.denoising.depth_normalization import DEPTH_SCALE_MM
@@ -351,15 +352,12 @@ class UserDenoisingTask(DenoisingTask):
 
     def evaluate(self, model):
         x, y = self.data.evaluation_arrays()
-        ours = evaluate_denoiser(model, x, y)[0]
-        noisy = float(np.nanmean(psnr(y, x)))
-        return {"our_value": round(ours, 3),
-                "reference_values": {NOISY_INPUT: round(noisy, 3)},
-                "evaluation": (f"{len(x)} held-out frames of "
-                               f"{self.data.data_dir} "
-                               f"({self.data.split_description()}), "
-                               f"{self.data.noise_description()}, seed "
-                               f"{EVALUATION_SEED}"),
+        return {**evaluation_record(
+                    model, x, y,
+                    f"{len(x)} held-out frames of {self.data.data_dir} "
+                    f"({self.data.split_description()}), "
+                    f"{self.data.noise_description()}, seed "
+                    f"{EVALUATION_SEED}"),
                 "training_noise": self.training_noise(),
                 "user_data": self.data.record()}
 

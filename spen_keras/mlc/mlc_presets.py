@@ -442,9 +442,7 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
             else:
                 log(f"[{spec.name}] seed {seed}")
                 seed_started = time.perf_counter()
-                classifier, facts = train_one_seed(
-                    recipe, seed, log, **({} if data is None
-                                          else {"data": data}))
+                classifier, facts = train_one_seed(recipe, seed, log, data)
                 facts["wall_time_s"] = round(
                     time.perf_counter() - seed_started, 1)
                 _keep_seed(backup_dir, identity, seed, facts,
