@@ -32,16 +32,15 @@ family) come from the registry.
 
 import argparse
 import os
-import pathlib
 import sys
 import time
 import warnings
 
 from spen_keras.family import DATA_OPTIONS
+from spen_keras.family import DEFAULT_USER_PRESETS
 from spen_keras.family import add_data_options
 from spen_keras.family import positive_int
-
-DEFAULT_USER_PRESETS = "spen-keras-presets"
+from spen_keras.family import run_folders
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells
 #: report it).
@@ -127,10 +126,7 @@ def run_train(args):
     spec = presets.get_spec(args.preset)
     if args.strategy == "multiworker":
         distribute.check_tf_config()  # before anything starts
-    output = pathlib.Path(args.output_dir or
-                          pathlib.Path(DEFAULT_USER_PRESETS) / spec.name)
-    backup = pathlib.Path(args.backup_dir or
-                          pathlib.Path("runs") / "backup" / spec.name)
+    output, backup = run_folders(spec.name, args.output_dir, args.backup_dir)
     steps = args.steps or getattr(spec.recipe, "steps", None)
     # Ctrl-C from here on: one line saying how to resume (see main).
     args.interrupted = (f"Training {spec.name} was interrupted; run the same "

@@ -153,6 +153,23 @@ def _bounded_int(text, minimum):
     return value
 
 
+#: Where `spen-keras train` (and a family's training command) writes a
+#: preset without --output-dir.
+DEFAULT_USER_PRESETS = "spen-keras-presets"
+
+
+def run_folders(name, output_dir=None, backup_dir=None):
+    """(preset folder, backup folder) of a training command for the preset
+    `name`: the ones given, else spen-keras-presets/NAME and
+    runs/backup/NAME in the working directory."""
+    import pathlib
+
+    return (pathlib.Path(output_dir or pathlib.Path(DEFAULT_USER_PRESETS)
+                         / name),
+            pathlib.Path(backup_dir or pathlib.Path("runs") / "backup"
+                         / name))
+
+
 # `spen-keras train`'s options that describe a user's --data-dir (the
 # denoising family's; its `denoise-eval` takes them too).
 DATA_OPTIONS = ("noise_scale", "noise_sigma", "holdout_every",

@@ -115,3 +115,13 @@ def test_the_docs_example_runs_verbatim(tmp_path):
     assert (tmp_path / "my_dev.props").stat().st_size > 0
     assert presets.read_metadata(tmp_path / "my_presets" / "srl_spen_h")[
         "warm_start"] == "srl_local_h"
+
+
+def test_words_are_used_when_the_word_column_has_them(column_folder):
+    assert not srl_presets.has_words(column_folder, "train")
+    lines = (column_folder / "train.conll").read_text().splitlines()
+    lines[0] = "Ms." + lines[0][1:]  # one word in the WORD column
+    (column_folder / "train.conll").write_text("\n".join(lines) + "\n")
+    assert srl_presets.has_words(column_folder, "train")
+    vocabulary, _, _ = srl_presets.training_sentences(1, column_folder)
+    assert {"head_word", "predicate_word"} <= set(vocabulary.templates)

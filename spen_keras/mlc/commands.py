@@ -1,15 +1,11 @@
 """The multi-label family's `spen-keras` commands: `predict-labels` and
 `train-labels` (a multi-label recipe on a user's own ARFF/CSV file)."""
 
-import os
-import pathlib
-
+from spen_keras.family import DEFAULT_USER_PRESETS
 from spen_keras.family import FamilyCommand
 from spen_keras.family import non_negative_int
 from spen_keras.family import positive_int
-
-#: Where `train-labels` writes without --output-dir (as `train` does).
-DEFAULT_USER_PRESETS = "spen-keras-presets"
+from spen_keras.family import run_folders
 
 
 def _configure(parser):
@@ -85,17 +81,15 @@ def _configure_train(parser):
 
 def _run_train(args):
     from spen_keras import presets
+    from spen_keras.cli import load_hint
     from spen_keras.mlc import own_data
 
     recipe = own_data.recipe_spec(args.recipe)  # an unknown one: at once
     data = own_data.load_files(args.train, args.labels, args.validation,
                                args.test, args.name)
     spec = own_data.own_spec(recipe, data)
-    output = pathlib.Path(args.output_dir or pathlib.Path(
-        DEFAULT_USER_PRESETS) / spec.name)
+    output, backup = run_folders(spec.name, args.output_dir, args.backup_dir)
     presets.check_writable_preset_dir(output, args.force, probe=True)
-    backup = pathlib.Path(args.backup_dir or
-                          pathlib.Path("runs") / "backup" / spec.name)
     args.interrupted = (f"Training {spec.row} was interrupted; run the same "
                         f"command again to resume from its backup in "
                         f"{backup}.")
@@ -108,8 +102,7 @@ def _run_train(args):
         overwrite=args.force, backup_dir=backup,
         command=" ".join(["spen-keras", *getattr(args, "argv", [])]))
     split = "test" if args.test else "validation"
-    hint = str(output) if os.sep in str(output) or output.is_absolute() \
-        else os.path.join(os.curdir, str(output))
+    hint = load_hint(output)
     print(f"{spec.row}: {split} example-F1 {metadata['our_value']:.2f}; "
           f"{metadata['wall_time_s']:.0f} s. Preset written to {output}; "
           f"label rows with `spen-keras predict-labels ROWS.arff --preset "

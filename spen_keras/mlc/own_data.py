@@ -142,6 +142,15 @@ def validation_rows(count):
     return rows % mulan_arff.VALIDATION_EVERY == mulan_arff.VALIDATION_REMAINDER
 
 
+def _fit_and_validation(x, y):
+    """[(fitted rows), (validation rows)] of training rows split by
+    `validation_rows`, or None when they are too few to hold one."""
+    chosen = validation_rows(len(x))
+    if not chosen.any():
+        return None
+    return [(x[~chosen], y[~chosen]), (x[chosen], y[chosen])]
+
+
 def load_files(train, labels, validation=None, test=None, name=None):
     """A `MultiLabelData` of a user's files (see the module doc).
 
@@ -160,13 +169,12 @@ def load_files(train, labels, validation=None, test=None, name=None):
     x, y, feature_names, label_names = read_labelled_file(train, labels)
     source = f"{train.resolve()} (labels: {labels})"
     if validation is None:
-        chosen = validation_rows(len(x))
-        if not chosen.any():
+        pairs = _fit_and_validation(x, y)
+        if pairs is None:
             raise MulanDataError(
                 f"{train}: {len(x)} rows are too few for the validation "
                 "slice (every 10th row); give at least 10 rows or a "
                 "validation file")
-        pairs = [(x[~chosen], y[~chosen]), (x[chosen], y[chosen])]
         source += "; validation: its rows i % 10 == 9"
     else:
         pairs = [(x, y), _same_columns(validation, labels, train,
@@ -213,13 +221,11 @@ def from_arrays(x_train, y_train, x_val=None, y_val=None, label_names=None,
     if (x_val is None) != (y_val is None):
         raise MlcInputError("Give both x_val and y_val, or neither.")
     if x_val is None:
-        chosen = validation_rows(len(x_train))
-        if not chosen.any():
+        pairs = _fit_and_validation(x_train, y_train)
+        if pairs is None:
             raise MlcInputError(
                 f"{len(x_train)} training rows are too few for the "
                 "validation slice (every 10th row); give x_val and y_val.")
-        pairs = [(x_train[~chosen], y_train[~chosen]),
-                 (x_train[chosen], y_train[chosen])]
     else:
         pairs = [(x_train, y_train), _checked_pair(x_val, y_val,
                                                    "validation")]

@@ -278,12 +278,14 @@ def _column_sentences(root, split):
     return sentences
 
 
-def _file_has_words(sentences):
-    """Whether a column file's WORD column has words (not all "-"): its
-    arcs then carry word features other than "-"."""
-    return any(features.get("predicate_word", "-") != "-"
-               for sentence in sentences for arcs in sentence.predicates
-               for features in arcs.features[:1])
+def _file_has_words(path):
+    """Whether a column file's WORD column has words (not all "-"), read
+    from its text (no parsing of its trees)."""
+    from spen_keras.srl.user_files import open_text
+
+    with open_text(path) as handle:
+        return any(line.split()[0] != "-" for line in handle
+                   if line.strip())
 
 
 def has_words(root, split):
@@ -293,8 +295,8 @@ def has_words(root, split):
     if root is None:
         return False
     if is_column_folder(root):
-        return column_file(root, split) is not None and _file_has_words(
-            _column_sentences(root, split))
+        path = column_file(root, split)
+        return path is not None and _file_has_words(path)
     return all(path.is_file() for path in
                conll2005_layers.layer_paths(root, split, "words"))
 
@@ -371,9 +373,9 @@ def training_sentences(min_count, root=None, vocabulary=None):
     key = (min_count, str(root), None if vocabulary is None
            else id(vocabulary))
     if key not in _TRAINING_CACHE:
-        if is_column_folder(root):
+        if is_column_folder(root):  # read (and checked) before its words
             train = _column_sentences(root, "train")
-            words = _file_has_words(train)
+            words = has_words(root, "train")
         else:
             words = has_words(root, "train")
             train = list(read_sentences("train", root=root, words=words))

@@ -65,7 +65,7 @@ def sentences_as_evaluation_data(sentences, label):
     in tests)."""
     predicates = sum(len(s.predicates) for v in sentences.values()
                      for s in v)
-    return EvaluationData(arrays={"sentences": sentences, "violations": {}},
+    return EvaluationData(arrays={"sentences": sentences},
                           label=label, size=predicates)
 
 
@@ -88,6 +88,7 @@ def evaluate(labeler, spec, data):
     SPEN)."""
     started = time.perf_counter()
     sentences = data.arrays["sentences"]
+    measures = {}
     if VIOLATION_SPLIT in sentences:
         dev = sentences[VIOLATION_SPLIT]
         if labeler.kind == "spen":
@@ -98,15 +99,13 @@ def evaluate(labeler, spec, data):
             probabilities = srl_presets.soft_predictions(
                 labeler, VIOLATION_SPLIT, dev)
             curve = [soft_violations(labeler, dev, probabilities)]
-        data.arrays["violations"][spec.name] = curve
+        measures["violations"] = curve
     scores = srl_presets.evaluate_labeler(labeler, sentences)
     columns = {c: round(s.f1, 2) for c, s in scores.items()}
     value = columns.get(PRIMARY_COLUMN, next(iter(columns.values()), 0.0))
     return RowResult(value=value, seconds=time.perf_counter() - started,
-                     columns=columns,
-                     extras={"scores": scores,
-                             "violations": data.arrays["violations"].get(
-                                 spec.name)})
+                     columns=columns, extras={"scores": scores},
+                     measures=measures)
 
 
 def header(data):
@@ -138,8 +137,9 @@ def spen_needs_no_lp(measured, specs, data):
 
 
 def spen_satisfies_constraints(measured, specs, data):
-    violations = data.arrays.get("violations", {})
-    if "srl_spen_h" not in violations or "srl_local_h" not in violations:
+    violations = {row: data.measures.get(row, {}).get("violations")
+                  for row in ("srl_spen_h", "srl_local_h")}
+    if None in violations.values():
         return None
     spen = violations["srl_spen_h"][-1]
     local = violations["srl_local_h"][-1]
@@ -235,8 +235,8 @@ def figures(output_dir, data, results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {name: r.extras.get("violations") for name, r in results.items()
-              if r.extras.get("violations")}
+    curves = {name: r.measures.get("violations")
+              for name, r in results.items() if r.measures.get("violations")}
     if not curves:
         return []
     path = output_dir / "constraint_violations.png"

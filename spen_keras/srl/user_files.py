@@ -39,7 +39,8 @@ class SrlInputError(ValueError):
     file)."""
 
 
-def _open(path):
+def open_text(path):
+    """A CoNLL text file for reading (gzip when its name ends in .gz)."""
     if str(path).endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
@@ -49,7 +50,7 @@ def _blocks(path):
     """(first line number, rows) per sentence."""
     rows, first = [], None
     try:
-        with _open(path) as handle:
+        with open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
                 fields = line.split()
                 if not fields:
