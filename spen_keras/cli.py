@@ -38,6 +38,7 @@ import warnings
 
 from spen_keras.family import DATA_OPTIONS
 from spen_keras.family import DEFAULT_USER_PRESETS
+from spen_keras.family import load_hint
 from spen_keras.family import add_data_options
 from spen_keras.family import positive_int
 from spen_keras.family import run_folders
@@ -97,26 +98,6 @@ def run_zoo_reproduce(args):
     print(table)
     print(f"\nWrote {output_dir}/{args.table}.md, {args.table}.json and "
           f"figures in {time.perf_counter() - started:.0f} s.")
-
-
-def load_hint(output):
-    """How to name a trained preset folder for `load_preset`.
-
-    A registered name always means the shipped preset, and a bare name
-    ("my_br") is not a path at all (`presets.resolve_preset`), so a folder
-    in the working directory is named "./my_br". A relative path starting
-    with "~" gets "./" too: `load_preset` would expand it to a home folder.
-
-    Args:
-        output: the folder the preset was written to.
-
-    Returns:
-        The folder as a string `load_preset` resolves to it.
-    """
-    text = str(output)
-    if os.path.isabs(text) or (os.sep in text and not text.startswith("~")):
-        return text
-    return os.curdir + os.sep + text
 
 
 def run_train(args):

@@ -170,6 +170,28 @@ def run_folders(name, output_dir=None, backup_dir=None):
                          / name))
 
 
+def load_hint(output):
+    """How to name a trained preset folder for `load_preset`.
+
+    A registered name always means the shipped preset, and a bare name
+    ("my_br") is not a path at all (`presets.resolve_preset`), so a folder
+    in the working directory is named "./my_br". A relative path starting
+    with "~" gets "./" too: `load_preset` would expand it to a home folder.
+
+    Args:
+        output: the folder the preset was written to.
+
+    Returns:
+        The folder as a string `load_preset` resolves to it.
+    """
+    import os
+
+    text = str(output)
+    if os.path.isabs(text) or (os.sep in text and not text.startswith("~")):
+        return text
+    return os.curdir + os.sep + text
+
+
 # `spen-keras train`'s options that describe a user's --data-dir (the
 # denoising family's; its `denoise-eval` takes them too).
 DATA_OPTIONS = ("noise_scale", "noise_sigma", "holdout_every",

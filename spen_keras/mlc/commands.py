@@ -3,6 +3,7 @@
 
 from spen_keras.family import DEFAULT_USER_PRESETS
 from spen_keras.family import FamilyCommand
+from spen_keras.family import load_hint
 from spen_keras.family import non_negative_int
 from spen_keras.family import positive_int
 from spen_keras.family import run_folders
@@ -81,7 +82,6 @@ def _configure_train(parser):
 
 def _run_train(args):
     from spen_keras import presets
-    from spen_keras.cli import load_hint
     from spen_keras.mlc import own_data
 
     recipe = own_data.recipe_spec(args.recipe)  # an unknown one: at once
