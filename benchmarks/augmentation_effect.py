@@ -10,7 +10,7 @@
    and without augmentation (the protocol's runs in --runs-dir), at the same
    three noise levels; reported per fold and as the mean of the two folds.
 
-Run: python benchmarks/augmentation_effect.py --runs-dir RUNS
+Run: python -m benchmarks.augmentation_effect --runs-dir RUNS
          [--old NAME=DIR ...]
 Prints the tables, writes benchmarks/results/augmentation_effect.json and
 appends to RESULTS.md.
@@ -19,11 +19,11 @@ appends to RESULTS.md.
 import argparse
 import os
 import pathlib
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks import common  # noqa: E402
 
 LEVELS = (0.5, 1.0, 2.0)
 TRAINING_SCALE = 27.5
@@ -76,8 +76,6 @@ def main(argv=None):
     parser.add_argument("--old", nargs="*", default=[],
                         help="NAME=PRESET_DIR of presets to compare with")
     args = parser.parse_args(argv)
-    from unrolled_training import HERE, machine, record_results
-
     import numpy as np
 
     from spen_keras import load_preset
@@ -135,7 +133,8 @@ def main(argv=None):
 
     head = " | ".join(f"{l}x" for l in LEVELS)
     lines = [f"## Augmentation effect ({time.strftime('%Y-%m-%d %H:%M')})",
-             "", f"Machine: {machine()}; {seconds:.0f} s. PSNR (dB).", "",
+             "", f"Machine: {common.machine()}; {seconds:.0f} s. PSNR (dB).",
+             "",
              "Embedded test frames, training noise scaled:", "",
              f"| preset | {head} | 0.5x - 1x | 2x - 1x |",
              "|---|" + "---|" * (len(LEVELS) + 2),
@@ -151,12 +150,11 @@ def main(argv=None):
     lines += [line(name, values["mean"]) for name, values in loso.items()]
     text = "\n".join(lines) + "\n"
     print(text)
-    record_results({"machine": machine(), "levels": list(LEVELS),
-                    "noisy_input": noisy, "test": test_rows,
-                    "leave_one_sequence_out": loso,
-                    "seconds": round(seconds, 1)},
-                   os.path.join(HERE, "results", "augmentation_effect.json"),
-                   text)
+    common.record_results(
+        {"machine": common.machine(), "levels": list(LEVELS),
+         "noisy_input": noisy, "test": test_rows,
+         "leave_one_sequence_out": loso, "seconds": round(seconds, 1)},
+        os.path.join(common.RESULTS_DIR, "augmentation_effect.json"), text)
 
 
 if __name__ == "__main__":

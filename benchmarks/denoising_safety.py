@@ -19,7 +19,7 @@ Every denoising preset is run through `spen_keras.denoising.denoise_frame`
 data the quiet-frame ratio and the plausibility limits were chosen on;
 `--split test` (sequences 1 and 4) is the reported table.
 
-Run: python benchmarks/denoising_safety.py --split test [PRESET ...]
+Run: python -m benchmarks.denoising_safety --split test [PRESET ...]
 Writes benchmarks/results/denoising_safety_SPLIT.json and appends the
 tables to RESULTS.md.
 """
@@ -27,14 +27,14 @@ tables to RESULTS.md.
 import argparse
 import math
 import os
-import sys
 import time
 import warnings
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks import common  # noqa: E402
 
 LEVELS = {"validation": (0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0),
           "test": (0.25, 0.5, 1.0, 2.0)}
@@ -170,14 +170,12 @@ def measure(names, split, levels=None, raw=True):
 
 
 def markdown(result, split, seconds):
-    from unrolled_training import machine
-
     levels = result["levels"]
     head = " | ".join(f"{l}x plain / default" for l in levels)
     lines = [f"## Denoising safety, {split} frames "
              f"({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"Machine: {machine()}; {seconds:.0f} s. Mean per-frame PSNR "
-             "(dB) with the benchmark noise at a multiple of the training "
+             f"Machine: {common.machine()}; {seconds:.0f} s. Mean per-frame "
+             "PSNR (dB) with the benchmark noise at a multiple of the training "
              "level; plain = the model's output (`always_denoise`), default "
              "= what `spen-keras denoise` writes (a quiet frame passed "
              "through, marked *); guard use = the largest fraction of a "
@@ -232,8 +230,6 @@ def main(argv=None):
     parser.add_argument("--no-record", action="store_true",
                         help="print only; write no results file")
     args = parser.parse_args(argv)
-    from unrolled_training import HERE, machine, record_results
-
     started = time.perf_counter()
     result = measure(args.presets or denoising_presets(), args.split,
                      args.levels, raw=not args.no_raw)
@@ -241,11 +237,11 @@ def main(argv=None):
     text = markdown(result, args.split, seconds)
     print(text)
     if not args.no_record:
-        record_results({"machine": machine(), "split": args.split, **result,
-                        "seconds": round(seconds, 1)},
-                       os.path.join(HERE, "results",
-                                    f"denoising_safety_{args.split}.json"),
-                       text)
+        common.record_results(
+            {"machine": common.machine(), "split": args.split, **result,
+             "seconds": round(seconds, 1)},
+            os.path.join(common.RESULTS_DIR,
+                         f"denoising_safety_{args.split}.json"), text)
 
 
 if __name__ == "__main__":

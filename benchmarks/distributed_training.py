@@ -3,10 +3,10 @@ MultiWorkerMirroredStrategy (127.0.0.1) vs MirroredStrategy over two logical
 CPU devices, on the same global batch.
 
 What is measured: the shipped dp_3 model (DeepPrior energy, T = 3, exact HVP),
-built from its preset spec as `unrolled_training.build_model` builds it, but
-under each strategy's scope (`spen_keras.distribute`), and trained with
-`model.fit` (Adam at the preset's initial rate, masked MSE on every iterate)
-on the denoising family's training stream (embedded 7-Scenes train frames +
+built from its preset spec by `common.build_model` (as in the other
+benchmarks), but under each strategy's scope (`spen_keras.distribute`), and
+trained with `model.fit` (Adam at the preset's initial rate, masked MSE on
+every iterate) on the denoising family's training stream (embedded 7-Scenes train frames +
 seeded Kinect noise, random 96x128 crops), global batch 8, split across the
 replicas by `distribute_global_batches` (sharded: each worker's pipeline
 builds only its own rows of every global batch). For each configuration, after a 2-step warm-up fit
@@ -29,23 +29,24 @@ keeps its pools for the process's life. On a 2-core machine the two workers
 (or the two replicas) share the same two cores, so scale-out cannot be faster
 here; the figures show the overhead of the collectives, and that the results agree.
 
-    python benchmarks/distributed_training.py                    # 8 timed steps
-    python benchmarks/distributed_training.py --quick --no-record  # smoke, 2 steps
+    python -m benchmarks.distributed_training                    # 8 timed steps
+    python -m benchmarks.distributed_training --quick --no-record  # smoke, 2 steps
 """
 
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS_JSON = os.path.join(HERE, "results", "distributed_training.json")
+from benchmarks import common
+from benchmarks.common import BATCH, CROP, SEED
+
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "distributed_training.json")
 MARKER = "DISTRIBUTED_TRAINING_RESULT "
-BATCH, CROP, SEED, WARMUP = 8, (96, 128), 0, 2
+WARMUP = 2
 CONFIGS = ("one_process", "multiworker_2", "mirrored_2cpu")
 CHILD_TIMEOUT = 900
 
@@ -53,25 +54,17 @@ CHILD_TIMEOUT = 900
 # --- child: one process of one configuration --------------------------------
 
 def build_model(strategy):
-    """dp_3's model, untrained, as `unrolled_training.build_model` builds it
-    (T = 3, exact HVP, no checkpointing; the preset's loss and initial Adam
-    rate), created under the strategy's scope."""
+    """dp_3's model, untrained, as `common.build_model` builds it (T = 3,
+    exact HVP, no checkpointing; the preset's loss and initial Adam rate),
+    created and built under the strategy's scope."""
     import keras
 
     from spen_keras.presets import get_spec
 
-    spec = get_spec("dp_3")
     with strategy.scope():
         keras.utils.set_random_seed(SEED)
-        config = keras.saving.serialize_keras_object(spec.recipe.build())
-        minimizer = config["config"]["minimizer"]["config"]
-        minimizer.update(num_steps=3, hvp="exact", checkpoint=False)
-        model = keras.saving.deserialize_keras_object(config)
-        model.build(spec.recipe.task.input_shape)
-        model.compile(
-            optimizer=keras.optimizers.Adam(spec.recipe.learning_rate),
-            loss=spec.recipe.task.loss())
-    return model
+        return common.build_model(
+            3, input_shape=get_spec("dp_3").recipe.task.input_shape)
 
 
 class StepTimes:
@@ -187,12 +180,11 @@ def free_ports(count):
 
 
 def start_child(config, args, env=None):
-    environment = dict(os.environ, **(env or {}))
-    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    command = [sys.executable, os.path.abspath(__file__), "--child",
-               "--config", config, "--steps", str(args.steps),
-               "--input-batches", str(args.input_batches)]
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
+    command = common.script_command(
+        __file__, "--child", "--config", config, "--steps", args.steps,
+        "--input-batches", args.input_batches)
+    return subprocess.Popen(command, env=common.child_env(env),
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -235,18 +227,6 @@ def run_config(config, args):
         r["losses"] == results[0]["losses"] for r in results)
     record["process_wall_s"] = time.perf_counter() - started
     return record
-
-
-def machine():
-    import keras
-    import tensorflow as tf
-    with open("/proc/cpuinfo") as info:
-        names = [l.split(":", 1)[1].strip() for l in info
-                 if l.startswith("model name")]
-    return {"nproc": os.cpu_count(),
-            "cpu": names[0] if names else platform.processor(),
-            "tensorflow": tf.__version__, "keras": keras.__version__,
-            "python": platform.python_version()}
 
 
 def summarise(records):
@@ -325,17 +305,14 @@ def parent(args):
     doc = {
         "benchmark": "distributed_training",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python " + " ".join(
-            [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
-        "machine": machine(), "quick": args.quick,
+        "command": common.command_line(__file__),
+        "machine": common.machine(), "quick": args.quick,
         "timed_steps": args.steps,
         "total_wall_s": time.perf_counter() - start, "records": records,
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        sys.path.insert(0, HERE)
-        from unrolled_training import record_results
-        record_results(doc, RESULTS_JSON, markdown(doc))
+        common.record_results(doc, RESULTS_JSON, markdown(doc))
 
 
 def main():

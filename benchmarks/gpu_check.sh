@@ -13,11 +13,11 @@
 #    with GPU_REUSE_VENV=1 an existing $GPU_VENV is used as it is;
 # 3. checks that TensorFlow sees a GPU (exits 3 if not);
 # 4. the fast test subset on the GPU (not the `large` tests);
-# 5. benchmarks/unrolled_training.py --only 3:exact 20:exact (plain and
-#    checkpointed; float32);
-# 6. benchmarks/inference.py, dp_3, 480x640 frames, float32 (tf.function and
-#    SavedModel, with and without early stop) and mixed_float16 (tf.function,
-#    with and without early stop); it reports PSNR of each against the clean
+# 5. python -m benchmarks.unrolled_training --only 3:exact 20:exact (plain
+#    and checkpointed; float32);
+# 6. python -m benchmarks.inference, dp_3, 480x640 frames, float32
+#    (tf.function and SavedModel, with and without early stop) and
+#    mixed_float16 (tf.function, with and without early stop); it reports PSNR of each against the clean
 #    frames, whether mixed precision stays within 0.05 dB of float32 and
 #    whether DP-3 reaches the target of 60 frames/s in float32;
 # 7. copies benchmarks/results/*.json, benchmarks/RESULTS.md and the new
@@ -176,14 +176,14 @@ step "tests (fast subset)" 150 "$PY" -m pytest -q -x -p no:cacheprovider \
 tail -n 30 "$OUT/tests.log"
 
 # --- 5. training benchmark --------------------------------------------------
-step "unrolled_training.py 3:exact 20:exact" 180 "$PY" \
-    benchmarks/unrolled_training.py --only 3:exact 20:exact --steps 5 \
+step "unrolled_training 3:exact 20:exact" 180 "$PY" \
+    -m benchmarks.unrolled_training --only 3:exact 20:exact --steps 5 \
     > "$OUT/unrolled_training.stdout"
 collect
 
 # --- 6. inference benchmark, float32 and mixed precision ---------------------
-step "inference.py dp_3 float32 + mixed_float16" 200 "$PY" \
-    benchmarks/inference.py --presets dp_3 --no-sizes --reps 30 \
+step "inference dp_3 float32 + mixed_float16" 200 "$PY" \
+    -m benchmarks.inference --presets dp_3 --no-sizes --reps 30 \
     --dtype-policy float32 mixed_float16 --mixed-modes tf_function \
     --child-timeout 90 --no-roofline > "$OUT/inference.stdout"
 collect
@@ -193,7 +193,7 @@ collect
 if [ "$(left)" -gt 150 ]; then
     SAVED_STATUS=$STATUS
     cp -f benchmarks/results/inference.json "$OUT/results/inference_480x640.json"
-    step "inference.py sizes" 120 "$PY" benchmarks/inference.py --no-grid \
+    step "inference sizes" 120 "$PY" -m benchmarks.inference --no-grid \
         --reps-sizes 20 --child-timeout 40 --no-roofline \
         > "$OUT/inference_sizes.stdout"
     collect

@@ -30,8 +30,8 @@ In each child: load the preset, build the callable, call it once on frame 0
 (cycling), each to a numpy result (wall time per frame; CPU seconds of the
 process, all threads, per frame). PSNR over valid pixels (the Table 1
 protocol) of the outputs of the distinct timed frames against the clean
-frames. One process per configuration, as in `unrolled_training.py`:
-`ru_maxrss` only ever grows within a process.
+frames. One process per configuration, as in `benchmarks.unrolled_training`
+(`common.inference_point`): `ru_maxrss` only ever grows within a process.
 
 The parent compares children: the max abs difference between the
 `tf_function` and the `saved_model` outputs (same preset, tolerance, size,
@@ -47,9 +47,9 @@ does not accumulate over the unrolled steps. (A fully half-precision model
 also runs since the step sizes are cast to the compute dtype.)
 Float16 convolutions are very slow on CPUs; use a small `--sizes` there.
 
-    python benchmarks/inference.py                # dp_3 + dp_20 grid, sizes
-    python benchmarks/inference.py --quick --no-record   # smoke, ~2 min
-    python benchmarks/inference.py --presets dp_3 --no-sizes \\
+    python -m benchmarks.inference                # dp_3 + dp_20 grid, sizes
+    python -m benchmarks.inference --quick --no-record   # smoke, ~2 min
+    python -m benchmarks.inference --presets dp_3 --no-sizes \\
         --dtype-policy float32 mixed_float16      # the GPU check
 """
 
@@ -57,21 +57,14 @@ import argparse
 import gc
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from unrolled_training import current_rss_mb, peak_rss_mb  # noqa: E402
-from unrolled_training import record_results  # noqa: E402
+from benchmarks import common
+from benchmarks.common import DEFAULT_SIZES, FRAME, fit_line, fmt
 
-RESULTS_JSON = os.path.join(HERE, "results", "inference.json")
-MARKER = "INFERENCE_RESULT "
-FRAME = (480, 640)
-DEFAULT_SIZES = ("120x160", "240x320", "480x640", "720x960", "960x1280")
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "inference.json")
 DEFAULT_TOLERANCE = 5e-4
 MIXED_PSNR_DB = 0.05       # mixed precision must stay within this of float32
 TARGET_FPS_GPU = 60.0      # the issue's target for DP-3 on a GPU, float32
@@ -176,7 +169,7 @@ def worker(args):
     model = load_model(args.preset, args.tolerance, args.dtype_policy)
     with tempfile.TemporaryDirectory() as workdir:
         fn, info = build_callable(model, args.mode, workdir)
-        rss_before = current_rss_mb()
+        rss_before = common.current_rss_mb()
         start = time.perf_counter()
         fn(x[:1])  # traces (tf_function) or warms the loaded graph
         trace_s = time.perf_counter() - start
@@ -219,73 +212,14 @@ def worker(args):
         "psnr_noisy_db": float(np.mean(noisy)),
         "loadavg_1min": [load_before, os.getloadavg()[0]],
         "rss_before_call_mb": rss_before,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": common.peak_rss_mb(),
         "roofline": None,
     }
     record.update(info)
-    print(MARKER + json.dumps(record), flush=True)
+    print(common.INFERENCE_MARKER + json.dumps(record), flush=True)
 
 
 # --- parent ---------------------------------------------------------------
-
-def run_child(preset, mode, tolerance, size, reps, dtype_policy="float32",
-              outputs=None, timeout=None):
-    """Runs one configuration in a fresh process; returns its record."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker",
-           "--preset", preset, "--mode", mode, "--size", size,
-           "--reps", str(reps), "--dtype-policy", dtype_policy]
-    if tolerance is not None:
-        cmd += ["--tolerance", repr(float(tolerance))]
-    if outputs:
-        cmd += ["--outputs", outputs]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{preset} {mode} {size} timed out after "
-                           f"{timeout} s")
-    wall = time.perf_counter() - start
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(MARKER)]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise RuntimeError(f"{preset} {mode} {size} tolerance={tolerance} "
-                           f"{dtype_policy} failed (exit {proc.returncode})")
-    record = json.loads(lines[-1][len(MARKER):])
-    record["process_wall_s"] = wall
-    return record
-
-
-def fit_line(xs, ys):
-    """Least squares y = a + b x: {"intercept", "slope", "r2", "n"}."""
-    import numpy as np
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    if len(xs) < 2 or np.ptp(xs) == 0:
-        return {"intercept": float(np.mean(ys)) if len(ys) else None,
-                "slope": None, "r2": None, "n": int(len(xs))}
-    slope, intercept = np.polyfit(xs, ys, 1)
-    residual = np.sum((ys - (intercept + slope * xs)) ** 2)
-    total = np.sum((ys - np.mean(ys)) ** 2)
-    r2 = 1.0 - residual / total if total > 0 else 1.0
-    return {"intercept": float(intercept), "slope": float(slope),
-            "r2": float(r2), "n": int(len(xs))}
-
-
-def annotate_roofline(records):
-    """roofline.annotate each record, if benchmarks/roofline.py imports."""
-    try:
-        import roofline
-    except Exception as error:  # absent or broken: records keep None
-        print(f"roofline: not annotated ({error})", file=sys.stderr)
-        return
-    for record in records:
-        try:
-            roofline.annotate(record)
-        except Exception as error:
-            print(f"roofline: {record.get('preset', '')} T={record.get('T')}"
-                  f" {record.get('mode')}: {error}", file=sys.stderr)
-
 
 def _key(r):
     return (r["preset"], r["height"], r["width"], r["dtype_policy"])
@@ -400,23 +334,13 @@ _MACHINE = {}
 
 
 def machine():
+    """`common.machine()` and the GPUs TensorFlow sees."""
     if _MACHINE:
         return _MACHINE
-    import keras
     import tensorflow as tf
-    with open("/proc/cpuinfo") as info:
-        names = [l.split(":", 1)[1].strip() for l in info
-                 if l.startswith("model name")]
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    _MACHINE.update(
-        nproc=os.cpu_count(), cpu=names[0] if names else platform.processor(),
-        gpus=gpus, tensorflow=tf.__version__, keras=keras.__version__,
-        python=platform.python_version())
+    _MACHINE.update(common.machine(), gpus=[
+        d.name for d in tf.config.list_physical_devices("GPU")])
     return _MACHINE
-
-
-def fmt(value, spec=".2f"):
-    return "" if value is None else format(value, spec)
 
 
 def markdown(doc):
@@ -481,15 +405,10 @@ def markdown(doc):
     for r in doc["records"]:
         line = r.get("roofline")
         if line:
-            try:
-                import roofline
-                text = roofline.format_line(line)
-            except Exception:
-                text = json.dumps(line)
             lines.append(f"- Roofline, {r['preset']} {r['height']}x"
                          f"{r['width']} {r['mode']} {r['dtype_policy']}, "
                          f"early stop {'on' if r['early_stop'] else 'off'}: "
-                         f"{text}")
+                         f"{common.format_line(line)}")
     return "\n".join(lines) + "\n"
 
 
@@ -537,8 +456,9 @@ def parent(args):
                   flush=True)
             path = os.path.join(tmp, f"out{i}.npz")
             try:
-                r = run_child(preset, mode, tol, size, reps, policy, path,
-                              timeout=args.child_timeout)
+                r = common.inference_point(preset, mode, tol, size, reps,
+                                           policy, path,
+                                           timeout=args.child_timeout)
             except RuntimeError as error:
                 print(f"    FAILED: {error}", file=sys.stderr, flush=True)
                 continue
@@ -553,7 +473,7 @@ def parent(args):
         fill_saved_model_steps(records)
         diffs, early, mixed = comparisons(records, outputs)
     if not args.no_roofline:
-        annotate_roofline(records)
+        common.annotate_all(records)
     targets = []
     gpu = bool(machine()["gpus"])
     for r in records:
@@ -568,8 +488,7 @@ def parent(args):
     doc = {
         "benchmark": "inference",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python " + " ".join(
-            [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+        "command": common.command_line(__file__),
         "machine": machine(), "quick": args.quick,
         "tolerance": args.tolerance,
         "total_wall_s": time.perf_counter() - start,
@@ -581,7 +500,7 @@ def parent(args):
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        record_results(doc, RESULTS_JSON, markdown(doc))
+        common.record_results(doc, RESULTS_JSON, markdown(doc))
     return 1 if doc["failed"] else 0
 
 
@@ -618,7 +537,7 @@ def main():
     parser.add_argument("--child-timeout", type=float, default=None,
                         help="seconds before a child is killed")
     parser.add_argument("--no-roofline", action="store_true",
-                        help="do not call roofline.annotate")
+                        help="do not call common.annotate (no roofline)")
     parser.add_argument("--no-record", action="store_true",
                         help="print JSON only; write no result files")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -11,7 +11,7 @@ threshold on the validation rows; the test rows are only scored. Reports
 each seed's test example-F1, and the mean and spread per recipe; the target
 is SPEN-E2E at least as good as the MLP.
 
-Run: python benchmarks/mlc_own_data.py [--steps N]   (about 15 minutes on
+Run: python -m benchmarks.mlc_own_data [--steps N]   (about 15 minutes on
 2 cores with the full recipes). Prints the table, writes
 benchmarks/results/mlc_own_data.json and appends to RESULTS.md.
 """
@@ -22,7 +22,8 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks import common  # noqa: E402
 
 RECIPES = ("spen_e2e", "mlp")
 SEEDS = (0, 1, 2)
@@ -73,12 +74,10 @@ def measure(recipes=RECIPES, seeds=SEEDS, steps=None, log=print):
 
 
 def markdown(results, seconds, steps):
-    from unrolled_training import machine
-
     lines = [f"## Multi-label, own data: SPEN-E2E vs MLP "
              f"({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"Machine: {machine()}. Synthetic 14-label data (data seed "
-             f"{DATA_SEED}; 1200 train / 300 validation / 500 test rows), "
+             f"Machine: {common.machine()}. Synthetic 14-label data (data "
+             f"seed {DATA_SEED}; 1200 train / 300 validation / 500 test rows), "
              f"Bibtex recipes, "
              + ("full epochs" if steps is None else f"--steps {steps}")
              + f"; epoch and threshold chosen on validation; {seconds:.0f} s.",
@@ -104,8 +103,6 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None,
                         help="cap optimizer steps per phase (one seed)")
     args = parser.parse_args(argv)
-    from unrolled_training import HERE, machine, record_results
-
     started = time.perf_counter()
     results = measure(args.recipes, tuple(args.seeds), args.steps,
                       log=lambda line: print(line, file=sys.stderr,
@@ -117,14 +114,15 @@ def main(argv=None):
     if {"spen_e2e", "mlp"} <= set(results):
         gap = round(results["spen_e2e"]["seed_summary"]["mean"]
                     - results["mlp"]["seed_summary"]["mean"], 2)
-    record_results({"machine": machine(), "data_seed": DATA_SEED,
-                    "splits": {k: list(v) for k, v in SPLITS.items()},
-                    "steps": args.steps, "results": results,
-                    "spen_e2e_minus_mlp": gap,
-                    "target_met": None if gap is None else gap >= 0,
-                    "seconds": round(seconds, 1),
-                    "command": " ".join(["python", *sys.argv])},
-                   os.path.join(HERE, "results", "mlc_own_data.json"), text)
+    common.record_results(
+        {"machine": common.machine(), "data_seed": DATA_SEED,
+         "splits": {k: list(v) for k, v in SPLITS.items()},
+         "steps": args.steps, "results": results,
+         "spen_e2e_minus_mlp": gap,
+         "target_met": None if gap is None else gap >= 0,
+         "seconds": round(seconds, 1),
+         "command": " ".join(["python", *sys.argv])},
+        os.path.join(common.RESULTS_DIR, "mlc_own_data.json"), text)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,18 @@ seeds, so only the level differs) and reports PSNR and the change from 1x.
 A denoiser that is not tied to its training noise should gain at 0.5x and
 lose little at 2x.
 
-Run: python benchmarks/noise_levels.py [PRESET ...]   (about 5 minutes for
+Run: python -m benchmarks.noise_levels [PRESET ...]   (about 5 minutes for
 the default rows on 2 cores). Prints the table, writes
 benchmarks/results/noise_levels.json and appends to RESULTS.md.
 """
 
 import argparse
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks import common  # noqa: E402
 
 LEVELS = (0.5, 1.0, 2.0)
 TRAINING_SCALE = 27.5
@@ -55,12 +55,10 @@ def measure(rows, levels=LEVELS):
 
 
 def markdown(noisy, results, seconds):
-    from unrolled_training import machine
-
     head = " | ".join(f"{l}x" for l in LEVELS)
     lines = [f"## Noise levels ({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"Machine: {machine()}. PSNR (dB) on the embedded test frames "
-             f"with the training noise scaled; {seconds:.0f} s.", "",
+             f"Machine: {common.machine()}. PSNR (dB) on the embedded test "
+             f"frames with the training noise scaled; {seconds:.0f} s.", "",
              f"| row | {head} | 0.5x - 1x | 2x - 1x |",
              "|---|" + "---|" * (len(LEVELS) + 2),
              "| noisy input | " + " | ".join(f"{noisy[l]:.2f}"
@@ -79,18 +77,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", default=list(DEFAULT_ROWS))
     args = parser.parse_args(argv)
-    from unrolled_training import HERE, machine, record_results
-
     started = time.perf_counter()
     noisy, results = measure(args.rows)
     seconds = time.perf_counter() - started
     text = markdown(noisy, results, seconds)
     print(text)
-    record_results({"machine": machine(), "levels": list(LEVELS),
-                    "training_scale": TRAINING_SCALE,
-                    "noisy_input": noisy, "psnr": results,
-                    "seconds": round(seconds, 1)},
-                   os.path.join(HERE, "results", "noise_levels.json"), text)
+    common.record_results(
+        {"machine": common.machine(), "levels": list(LEVELS),
+         "training_scale": TRAINING_SCALE, "noisy_input": noisy,
+         "psnr": results, "seconds": round(seconds, 1)},
+        os.path.join(common.RESULTS_DIR, "noise_levels.json"), text)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Our unrolled DP training step against the same step written in PyTorch.
 
-The peer computes exactly the function `unrolled_training.py` trains (the
-shipped `dp_3` / `dp_20` preset, untrained): E(y; x) = ||y - x||^2 /
+The peer computes exactly the function `benchmarks.unrolled_training` trains
+(the shipped `dp_3` / `dp_20` preset, untrained): E(y; x) = ||y - x||^2 /
 (2 exp(log_var)) + DeepPrior(y), DeepPrior = conv 7x7x32 (valid) + bias,
 SoftPlus at temperature 25 (softplus(25 h) / 25), conv 7x7x32 + bias, SoftPlus,
 conv 1x1 (no bias), summed over pixels; y_0 = x; T momentum steps
@@ -35,9 +35,9 @@ executor flushes denormals by default; without it the peer's T = 3 eager step
 took 12.05 s instead of 0.91 s on the 2-core machine, as SoftPlus_25 and its
 derivatives underflow into denormals; `--keep-denormals` shows it).
 
-Harness: like `unrolled_training.py`, one child process per measurement (an
-honest `ru_maxrss` each). First a `--check` child (TensorFlow and PyTorch in
-one process) builds our model exactly as `unrolled_training.build_model`
+Harness: like `benchmarks.unrolled_training`, one child process per
+measurement (an honest `ru_maxrss` each). First a `--check` child (TensorFlow
+and PyTorch in one process) builds our model exactly as `common.build_model`
 does, copies its initial weights into the peer and compares loss and the
 gradients of every parameter on one real batch, for every form in float32
 (relative error <= 1e-4) and for `eager` at the smallest T in float64
@@ -46,14 +46,14 @@ peer children never import TensorFlow (which would inflate their RSS) and
 train from the very same weights on the very same batches as ours. No
 comparison is reported if the check fails. Then, for each T and each of
 `--rounds` rounds, alternating: ours plain, peer eager, ours checkpointed,
-the peer's other forms (ours is `unrolled_training.py --worker`, unchanged).
+the peer's other forms (ours is `unrolled_training --worker`, unchanged).
 Reported per configuration: the median over rounds of each figure; ratios
 peer / ours of the median step time and ours-checkpointed / peer of the peak
 RSS.
 
-    python benchmarks/peer_pytorch.py                  # T = 3 and 20, 2 rounds
-    python benchmarks/peer_pytorch.py --quick --no-record
-    python benchmarks/peer_pytorch.py --forms eager compiled --rounds 3
+    python -m benchmarks.peer_pytorch                  # T = 3 and 20, 2 rounds
+    python -m benchmarks.peer_pytorch --quick --no-record
+    python -m benchmarks.peer_pytorch --forms eager compiled --rounds 3
 
 PyTorch is an optional, benchmark-only dependency (`pip install
 torch==2.13.0`, or the `peer` extra); the package never imports it.
@@ -64,16 +64,14 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import unrolled_training as ours  # noqa: E402  (stdlib-only at import)
+from benchmarks import common
+from benchmarks.common import BATCH, CROP, SEED, fmt
 
-RESULTS_JSON = os.path.join(HERE, "results", "peer_pytorch.json")
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "peer_pytorch.json")
 MARKER = "PEER_PYTORCH_RESULT "
 CHECK_MARKER = "PEER_PYTORCH_CHECK "
 TORCH_PIN = "torch==2.13.0"
@@ -84,7 +82,6 @@ WARMUP = 2
 # threshold differs), a ~2e-9 relative change of the gradients.
 TOLERANCE = {"float32": 1e-4, "float64": 1e-7}
 TARGET_SPEEDUP = 1.3  # ours at least 1.3x faster than PyTorch eager
-SEED = ours.SEED
 
 
 def require_torch():
@@ -287,7 +284,7 @@ def check_worker(args):
         # The worker's order: seed, data, model; so that these are the very
         # initial weights our `--worker` child trains from.
         keras.utils.set_random_seed(SEED)
-        xs, ys, _, source = ours.load_data(args.num_batches)
+        xs, ys, _, source = common.load_data(args.num_batches)
         if not saved_data:
             np.savez(os.path.join(args.workdir, "data.npz"),
                      xs=to_nchw(xs), ys=to_nchw(ys), source=source)
@@ -296,8 +293,7 @@ def check_worker(args):
             np.savez(os.path.join(args.workdir, "data_nhwc.npz"),
                      xs=xs, ys=ys, source=source)
             saved_data = True
-        model = ours.build_model(argparse.Namespace(
-            T=T, hvp="exact", checkpoint=False))
+        model = common.build_model(T)
         model(xs[0])  # creates the weights
         weights = keras_weights(model)
         learning_rate = float(model.optimizer.learning_rate.numpy())
@@ -314,8 +310,7 @@ def check_worker(args):
             keras.config.set_floatx("float64")
             keras.config.set_dtype_policy("float64")
             try:
-                model64 = ours.build_model(argparse.Namespace(
-                    T=T, hvp="exact", checkpoint=False))
+                model64 = common.build_model(T)
                 model64(xs[0].astype(np.float64))
                 for variable in model64.trainable_weights:
                     name = variable.name.split("/")[-1].split(":")[0]
@@ -361,13 +356,13 @@ def peer_worker(args):
     # `compiled` (both of its variants: y_0 = x without and y_t with
     # requires_grad), so the second already runs compiled code.
     warmup = WARMUP
-    rss_before = ours.current_rss_mb()
+    rss_before = common.current_rss_mb()
     warmup_times = []
     for i in range(warmup):
         start = time.perf_counter()
         peer.train_step(xs[i % len(xs)], ys[i % len(ys)])
         warmup_times.append(time.perf_counter() - start)
-    rss_after_warmup = ours.current_rss_mb()
+    rss_after_warmup = common.current_rss_mb()
     gc.collect()
     # Timed steps on the batches ours times (batches WARMUP.. of the same
     # seeded stream), after the same warm-up batches: the losses are
@@ -383,8 +378,8 @@ def peer_worker(args):
     elapsed = time.perf_counter() - start_all
     cpu = time.process_time() - cpu_start
     record = {
-        "T": args.T, "form": args.form, "batch": ours.BATCH,
-        "crop": list(ours.CROP), "data": str(data["source"]),
+        "T": args.T, "form": args.form, "batch": BATCH,
+        "crop": list(CROP), "data": str(data["source"]),
         "torch": torch.__version__, "threads": threads,
         "timed_steps": args.steps,
         "steps_per_s": 1.0 / float(np.mean(step_times)),
@@ -401,7 +396,7 @@ def peer_worker(args):
         "loadavg_1min": [load_before, os.getloadavg()[0]],
         "rss_before_fit_mb": rss_before,
         "rss_after_warmup_mb": rss_after_warmup,
-        "peak_rss_train_mb": ours.peak_rss_mb(),
+        "peak_rss_train_mb": common.peak_rss_mb(),
         "roofline": None,
     }
     print(MARKER + json.dumps(record), flush=True)
@@ -411,59 +406,27 @@ def peer_worker(args):
 
 def run_child(cmd, marker, what):
     """Runs one child (under /usr/bin/time -v when it works), returns its
-    marker record with process_wall_s and time_v_max_rss_mb added."""
-    with tempfile.NamedTemporaryFile(suffix=".time") as time_file:
-        cmd = ours.time_prefix(time_file.name) + cmd
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - start
-        time_report = open(time_file.name).read()
-    sys.stderr.write("".join(l + "\n" for l in proc.stderr.splitlines()
-                             if l.startswith("    check ")))
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(marker)]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise RuntimeError(f"{what} failed (exit {proc.returncode})")
-    record = json.loads(lines[-1][len(marker):])
-    record["process_wall_s"] = wall
-    for line in time_report.splitlines():
-        if "Maximum resident set size" in line:
-            record["time_v_max_rss_mb"] = int(line.split(":")[-1]) / 1024.0
-    return record
+    marker record with process_wall_s and time_v_max_rss_mb added; the
+    check child's progress lines are passed on."""
+    return common.run_child(cmd, marker, what, time_v=True, echo="    check ")
 
 
 def run_ours(T, checkpoint, args, workdir):
-    cmd = [sys.executable, os.path.join(HERE, "unrolled_training.py"),
-           "--worker", "--T", str(T), "--hvp", "exact",
-           "--steps", str(args.steps),
-           "--batches", os.path.join(workdir, "data_nhwc.npz")
-           ] + ["--checkpoint"] * checkpoint
-    record = run_child(cmd, ours.MARKER, f"ours T={T} checkpoint={checkpoint}")
+    record = common.training_point(
+        T, "exact", checkpoint, args.steps,
+        f"ours T={T} checkpoint={checkpoint}", time_v=True,
+        batches=os.path.join(workdir, "data_nhwc.npz"))
     record["form"] = "ours_checkpointed" if checkpoint else "ours"
     record["roofline"] = None
     return record
 
 
 def run_peer(T, form, args, workdir):
-    cmd = [sys.executable, os.path.abspath(__file__), "--peer-worker",
-           "--T", str(T), "--form", form, "--steps", str(args.steps),
-           "--workdir", workdir] + ["--keep-denormals"] * args.keep_denormals
+    cmd = common.script_command(
+        __file__, "--peer-worker", "--T", T, "--form", form, "--steps",
+        args.steps, "--workdir", workdir)
+    cmd += ["--keep-denormals"] * args.keep_denormals
     return run_child(cmd, MARKER, f"peer T={T} form={form}")
-
-
-def annotate(record):
-    """roofline.annotate(record) when benchmarks/roofline.py exists; its
-    absence or failure leaves "roofline": None."""
-    try:
-        import roofline
-    except ImportError:
-        return
-    try:
-        roofline.annotate(record)
-    except Exception as error:
-        print(f"warning: roofline.annotate failed: {error!r}",
-              file=sys.stderr)
 
 
 MEDIAN_KEYS = ("steps_per_s", "s_per_step", "s_per_step_median",
@@ -546,14 +509,10 @@ def best_forms(summary):
 
 def machine():
     import torch
-    info = ours.machine()
+    info = common.machine()
     info["torch"] = torch.__version__
     info["torch_threads"] = os.cpu_count()
     return info
-
-
-def fmt(value, spec=".2f"):
-    return "" if value is None else format(value, spec)
 
 
 def markdown(doc):
@@ -563,7 +522,7 @@ def markdown(doc):
                 if r["dtype"] == "float32")
     lines = [
         f"## {doc['date']}: ours vs PyTorch peer, unrolled DP training "
-        f"(batch {ours.BATCH}, {ours.CROP[0]}x{ours.CROP[1]})"
+        f"(batch {BATCH}, {CROP[0]}x{CROP[1]})"
         f"{' [--quick]' if doc['quick'] else ''}", "",
         f"Machine: {m['nproc']} CPU cores, {m['cpu']}; TensorFlow "
         f"{m['tensorflow']}, Keras {m['keras']}, PyTorch {m['torch']} "
@@ -635,10 +594,10 @@ def parent(args):
     with tempfile.TemporaryDirectory(prefix="peer_pytorch_") as workdir:
         print(f"[check] T={T_list} forms={forms} ...", file=sys.stderr,
               flush=True)
-        cmd = [sys.executable, os.path.abspath(__file__), "--check-worker",
-               "--workdir", workdir, "--num-batches",
-               str(WARMUP + args.steps), "--T-list", *map(str, T_list),
-               "--forms", *forms]
+        cmd = common.script_command(
+            __file__, "--check-worker", "--workdir", workdir,
+            "--num-batches", WARMUP + args.steps, "--T-list", *T_list,
+            "--forms", *forms)
         check = run_child(cmd, CHECK_MARKER, "equivalence check")
         if not check["passed"]:
             print(json.dumps(check, indent=2))
@@ -666,13 +625,11 @@ def parent(args):
     # After all the timed children: roofline's ceiling measurement (its own
     # child, once per process) must not run between them.
     summary = summarise(records)
-    for item in records + summary:
-        annotate(item)
+    common.annotate_all(records + summary)
     doc = {
         "benchmark": "peer_pytorch",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python " + " ".join(
-            [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+        "command": common.command_line(__file__),
         "machine": machine(), "quick": args.quick, "rounds": args.rounds,
         "steps": args.steps, "forms": forms, "torch": torch.__version__,
         "flush_denormal": not args.keep_denormals,
@@ -687,7 +644,7 @@ def parent(args):
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        ours.record_results(doc, RESULTS_JSON, markdown(doc))
+        common.record_results(doc, RESULTS_JSON, markdown(doc))
 
 
 def main(argv=None):

@@ -1,17 +1,17 @@
 """A TensorFlow profiler trace of one DP-3 training step, and where its time goes.
 
 Builds the benchmark's model (the shipped `dp_3` spec, untrained; see
-`unrolled_training.build_model`), warms the train function up with two
+`common.build_model`), warms the train function up with two
 steps, then records `--steps` (default 1) training steps under
 `tf.profiler.experimental`. The raw trace (an XPlane protobuf, the file
 TensorBoard's profile plugin and xprof open) is kept under
 `benchmarks/profiles/<name>/`; this script also reads it back and writes
 `benchmarks/profiles/<name>.md`: the time of every TensorFlow op type on the
 host's compute threads, summed, with its share of the step, and the conv
-ops' achieved GFLOP/s by the analytic count (`roofline.dp_flops`).
+ops' achieved GFLOP/s by the analytic count (`common.dp_flops`).
 
-    python benchmarks/profile_step.py                  # dp3_train_step
-    python benchmarks/profile_step.py --inference      # whole-frame DP-3
+    python -m benchmarks.profile_step                  # dp3_train_step
+    python -m benchmarks.profile_step --inference      # whole-frame DP-3
 """
 
 import argparse
@@ -20,14 +20,11 @@ import glob
 import json
 import os
 import shutil
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from benchmarks import common
 
-import roofline  # noqa: E402
-import unrolled_training  # noqa: E402
+HERE = common.HERE
 
 
 def op_type(name):
@@ -84,18 +81,17 @@ def main():
     logdir = os.path.join(HERE, "profiles", name)
     shutil.rmtree(logdir, ignore_errors=True)
     keras.utils.set_random_seed(0)
-    model = unrolled_training.build_model(argparse.Namespace(
-        T=args.T, hvp="exact", checkpoint=False))
-    xs, ys, frame, _ = unrolled_training.load_data(2 + args.steps)
+    model = common.build_model(args.T)
+    xs, ys, frame, _ = common.load_data(2 + args.steps)
     if args.inference:
         run = tf.function(lambda x: model(x, training=False))
         data = [tf.constant(frame)] * (args.steps + 2)
         step = lambda i: run(data[i]).numpy()  # noqa: E731
-        flops = roofline.dp_flops("inference", args.T, 1, *frame.shape[1:3])
+        flops = common.dp_flops("inference", args.T, 1, *frame.shape[1:3])
     else:
         def step(i):
             model.train_on_batch(xs[i], ys[i])
-        flops = roofline.dp_flops("exact", args.T, xs.shape[1],
+        flops = common.dp_flops("exact", args.T, xs.shape[1],
                                   *xs.shape[2:4])
     step(0)
     step(1)  # traced and warm
@@ -125,7 +121,7 @@ def main():
            "trace": os.path.relpath(paths[0], HERE)}
     # Achieved GFLOP/s of each conv op type in its own (summed) time.
     doc["conv_rates"] = {}
-    for op in roofline.CONV_OPS:
+    for op in common.CONV_OPS:
         micros = sum(v[0] for k, v in totals.items()
                      if k.replace("_MklNative", "").replace("Fused", "")
                      == op) / args.steps
@@ -138,8 +134,7 @@ def main():
         json.dump(doc, f, indent=2)
     lines = [f"# Profile: {name}", "",
              f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-             f" by `python benchmarks/profile_step.py"
-             f"{' --inference' if args.inference else ''}`; trace: "
+             f" by `{common.command_line(__file__)}`; trace: "
              f"`{doc['trace']}` (open with TensorBoard's profile plugin or "
              "xprof).", "",
              f"Wall time per step under the profiler: {wall:.3f} s. Summed op "

@@ -1,9 +1,11 @@
 """Roofline figures for the DeepPrior denoiser: FLOPs and the machine's ceiling.
 
-Three things, used by every benchmark in this folder:
+Three things; the count and the ceiling are used by every benchmark in this
+folder through `benchmarks.common` (`dp_flops`, `ceiling_in_child`,
+`annotate`), this script checks the count and measures the ceiling:
 
-1. `dp_flops(...)`: the analytic FLOP count of one unrolled training step and
-   one inference step of the Table 1 DeepPrior SPEN, counted per convolution.
+1. `common.dp_flops(...)`: the analytic FLOP count of one unrolled training
+   step and one inference step of the Table 1 DeepPrior SPEN, counted per convolution.
    A convolution with kernel k x k, c_in -> c_out channels and an output of
    N x H_o x W_o pixels costs 2 k^2 c_in c_out N H_o W_o FLOPs (one multiply
    and one add per tap), and so do its two gradients: the gradient with
@@ -34,87 +36,26 @@ Three things, used by every benchmark in this folder:
    MatMul but not the backprop ops): the check of (1).
 3. `measure_ceiling()`: the machine's rate on a large 7x7, 32 -> 32
    convolution (forward and both gradients, the step's three kernels) and
-   on a float32 matmul, measured in the same run as the benchmark;
-   `annotate(record)` adds the achieved fraction of the forward-conv rate to
-   a benchmark record.
+   on a float32 matmul, measured in the same run as the benchmark (`--ceiling`
+   is the child `common.ceiling_in_child` runs); `common.annotate(record)`
+   adds the achieved fraction of the forward-conv rate to a benchmark record.
 
-    python benchmarks/roofline.py               # ceiling + counts + check
-    python benchmarks/roofline.py --ceiling     # ceiling only, JSON
+    python -m benchmarks.roofline               # ceiling + counts + check
+    python -m benchmarks.roofline --ceiling     # ceiling only, JSON
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS_JSON = os.path.join(HERE, "results", "roofline.json")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
-MARKER = "ROOFLINE_RESULT "
-CONV_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
+from benchmarks import common
+from benchmarks.common import CONV_OPS, PASSES, conv_flop, conv_layers
+from benchmarks.common import dp_flops
+
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "roofline.json")
 DEPTHWISE_OPS = ("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
                  "DepthwiseConv2dNativeBackpropFilter")
-
-# Conv passes per energy convolution and unrolled step, by mode (see above).
-PASSES = {
-    "inference": {"Conv2D": 1, "Conv2DBackpropInput": 1,
-                  "Conv2DBackpropFilter": 0},
-    "exact": {"Conv2D": 2, "Conv2DBackpropInput": 2,
-              "Conv2DBackpropFilter": 2},
-    "checkpointed": {"Conv2D": 3, "Conv2DBackpropInput": 3,
-                     "Conv2DBackpropFilter": 2},
-    "finite_difference": {"Conv2D": 3, "Conv2DBackpropInput": 3,
-                          "Conv2DBackpropFilter": 2},
-    "finite_difference_checkpointed": {"Conv2D": 4, "Conv2DBackpropInput": 4,
-                                       "Conv2DBackpropFilter": 2},
-}
-
-DP_FILTERS, DP_KERNELS = (32, 32), (7, 7)
-
-
-def conv_layers(height, width, filters=DP_FILTERS, kernels=DP_KERNELS,
-                channels=1):
-    """(k, c_in, c_out, H_out, W_out) of each DeepPrior convolution, 'valid'
-    padding, the 1x1 output convolution last."""
-    layers, c_in, h, w = [], channels, height, width
-    for c_out, k in zip(filters, kernels):
-        h, w = h - k + 1, w - k + 1
-        layers.append((k, c_in, c_out, h, w))
-        c_in = c_out
-    layers.append((1, c_in, 1, h, w))
-    return layers
-
-
-def conv_flop(k, c_in, c_out, h_out, w_out, batch=1):
-    return 2 * k * k * c_in * c_out * h_out * w_out * batch
-
-
-def dp_flops(mode, num_steps, batch, height, width, filters=DP_FILTERS,
-             kernels=DP_KERNELS):
-    """Analytic FLOPs of one step of `mode` ('inference', 'exact',
-    'checkpointed', 'finite_difference') of a T-step DeepPrior SPEN on a
-    batch of height x width single-channel images.
-
-    Returns:
-        {"total": FLOPs, "by_op": {op type: FLOPs}, "per_unrolled_step":...}
-    """
-    passes = PASSES[mode]
-    by_op = dict.fromkeys(CONV_OPS, 0)
-    for i, layer in enumerate(conv_layers(height, width, filters, kernels)):
-        flop = conv_flop(*layer, batch=batch)
-        for op, n in passes.items():
-            by_op[op] += n * flop * num_steps
-    if mode == "exact":
-        # y_0 = x is a constant: at t = 1 the backward pass stops at the
-        # first conv's input, so one of its input gradients is not run (the
-        # checkpointed and finite-difference backward passes differentiate
-        # with respect to y_t at every step, t = 1 included).
-        k, c_in, c_out, h, w = conv_layers(height, width, filters, kernels)[0]
-        by_op["Conv2DBackpropInput"] -= conv_flop(k, c_in, c_out, h, w, batch)
-    total = sum(by_op.values())
-    return {"total": total, "by_op": by_op,
-            "per_unrolled_step": total / num_steps}
 
 
 # --- the check against the traced graph ---------------------------------
@@ -373,93 +314,6 @@ def per_layer_prediction(mode, num_steps, batch, height, width,
                               width)["total"]}
 
 
-_CEILING = None
-
-
-def ceiling_in_child(min_seconds=2.0):
-    """`measure_ceiling` in a fresh process (so that it neither inherits nor
-    leaves allocator state), cached for the life of this process."""
-    global _CEILING
-    if _CEILING is None:
-        import subprocess
-        proc = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--ceiling",
-             "--min-seconds", str(min_seconds)], capture_output=True,
-            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-        lines = [l for l in proc.stdout.splitlines() if l.startswith(MARKER)]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError("ceiling measurement failed: "
-                               + proc.stderr[-2000:])
-        _CEILING = json.loads(lines[-1][len(MARKER):])
-        _CEILING["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC",
-                                                time.gmtime())
-    return _CEILING
-
-
-def roofline_line(flops, seconds, ceiling):
-    achieved = flops / seconds / 1e9
-    return {"flops": flops, "seconds": seconds, "achieved_gflops": achieved,
-            "ceiling_gflops": ceiling["ceiling_gflops"],
-            "fraction_of_conv_ceiling": achieved / ceiling["ceiling_gflops"],
-            "matmul_gflops": ceiling["MatMul"]["gflops_best"]}
-
-
-def _mode(record):
-    hvp = record.get("hvp", "exact")
-    if hvp == "finite_difference":
-        return ("finite_difference_checkpointed" if record.get("checkpoint")
-                else "finite_difference")
-    return "checkpointed" if record.get("checkpoint") else "exact"
-
-
-def annotate(record, ceiling=None):
-    """Adds `record["roofline"]` to a benchmark record.
-
-    Training records carry T, batch, crop (H, W) and s_per_step (hvp and
-    checkpoint optional); inference records carry T, height, width and
-    s_per_frame (batch 1; or `batch` and `s_per_batch`). Records without
-    either set are left as they are. Returns the record.
-    """
-    ceiling = ceiling or ceiling_in_child()
-    T = record.get("T")
-    if T is None:
-        return record
-    if "s_per_step" in record and "crop" in record:
-        h, w = record["crop"]
-        batch = record.get("batch", 8)
-        train = dp_flops(_mode(record), T, batch, h, w)["total"]
-        line = roofline_line(train, record["s_per_step_median"]
-                             if "s_per_step_median" in record
-                             else record["s_per_step"], ceiling)
-        line["kind"] = f"training step, {_mode(record)}"
-        line["inference_step_flops"] = dp_flops("inference", T, batch, h,
-                                                w)["total"]
-        record["roofline"] = line
-    elif "height" in record and ("s_per_frame" in record
-                                 or "s_per_batch" in record):
-        batch = record.get("batch", 1)
-        seconds = record.get("s_per_batch", record.get("s_per_frame"))
-        flops = dp_flops("inference", record.get("steps_taken") or T, batch,
-                         record["height"], record["width"])["total"]
-        line = roofline_line(flops, seconds, ceiling)
-        line["kind"] = "inference"
-        line["training_step_flops"] = dp_flops(
-            "exact", T, 8, 96, 128)["total"]
-        record["roofline"] = line
-    return record
-
-
-def format_line(line):
-    """One Markdown line for a record's roofline."""
-    if not line:
-        return ""
-    return (f"{line['kind']}: {line['flops'] / 1e9:.1f} GFLOP in "
-            f"{line['seconds']:.3f} s = {line['achieved_gflops']:.1f} GFLOP/s,"
-            f" {100 * line['fraction_of_conv_ceiling']:.0f}% of the measured "
-            f"conv ceiling ({line['ceiling_gflops']:.1f} GFLOP/s; matmul "
-            f"{line['matmul_gflops']:.1f})")
-
-
 # --- command line ----------------------------------------------------------
 
 def check_counts(T=3, batch=8, crop=(96, 128)):
@@ -468,16 +322,12 @@ def check_counts(T=3, batch=8, crop=(96, 128)):
     import keras
     import tensorflow as tf
 
-    sys.path.insert(0, HERE)
-    import unrolled_training
-
     x = tf.random.uniform((batch,) + tuple(crop) + (1,), 0.3, 0.7, seed=1)
     rows = []
     for mode in ("exact", "checkpointed", "finite_difference"):
-        args = argparse.Namespace(
-            T=T, hvp="finite_difference" if mode == "finite_difference"
+        model = common.build_model(
+            T, hvp="finite_difference" if mode == "finite_difference"
             else "exact", checkpoint=mode == "checkpointed")
-        model = unrolled_training.build_model(args)
         model(x)
         counted = graph_flops(traced_train_step(model, x, x))
         analytic = dp_flops(mode, T, batch, *crop)
@@ -501,10 +351,10 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.ceiling:
-        print(MARKER + json.dumps(measure_ceiling(args.min_seconds)),
-              flush=True)
+        print(common.CEILING_MARKER
+              + json.dumps(measure_ceiling(args.min_seconds)), flush=True)
         return
-    ceiling = ceiling_in_child(args.min_seconds)
+    ceiling = common.ceiling_in_child(args.min_seconds)
     checks = check_counts()
     predictions = [per_layer_prediction("exact", 3, 8, 96, 128),
                    per_layer_prediction("inference", 3, 1, 480, 640)]
@@ -519,11 +369,8 @@ def main():
     print(json.dumps(doc, indent=2))
     if args.no_record:
         return
-    os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-    with open(RESULTS_JSON, "w") as f:
-        json.dump(doc, f, indent=2)
     lines = [f"## {doc['date']}: roofline (FLOP counts and the ceiling)", "",
-             "Command: `python benchmarks/roofline.py`", "",
+             f"Command: `{common.command_line(__file__)}`", "",
              "| measured | GFLOP/s (best) | GFLOP/s (mean) |", "|---|---|---|"]
     for key in CONV_OPS + ("MatMul",):
         what = ceiling["matmul"] if key == "MatMul" else ceiling["conv"]
@@ -558,8 +405,7 @@ def main():
                   f"{p['predicted_s_per_step']:.3f} s "
                   f"({p['flops'] / p['predicted_s_per_step'] / 1e9:.0f} "
                   f"GFLOP/s, {100 * p['flops'] / p['predicted_s_per_step'] / 1e9 / ceiling['ceiling_gflops']:.0f}% of the ceiling)."]
-    with open(RESULTS_MD, "a") as f:
-        f.write("\n" + "\n".join(lines) + "\n")
+    common.record_results(doc, RESULTS_JSON, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

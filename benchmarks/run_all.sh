@@ -11,16 +11,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 export TF_CPP_MIN_LOG_LEVEL=2
-run() { echo "== $(date -u +%H:%M:%S) $*" >&2; "$PY" "$@"; }
-run benchmarks/roofline.py > /dev/null
-run benchmarks/profile_step.py > /dev/null
-run benchmarks/profile_step.py --inference > /dev/null
-run benchmarks/peer_pytorch.py > /dev/null      # needs: pip install torch==2.13.0
-run benchmarks/inference.py --dtype-policy float32 mixed_bfloat16 --mixed-modes tf_function > /dev/null
-run benchmarks/scaling.py > /dev/null
-run benchmarks/distributed_training.py > /dev/null
-run benchmarks/noise_levels.py > /dev/null       # presets at 0.5x / 1x / 2x noise
-run benchmarks/denoising_safety.py --split test > /dev/null  # quiet frames, raw frames, the plausibility guard
-run benchmarks/mlc_own_data.py > /dev/null       # multi-label, own data: SPEN-E2E vs MLP, 3 seeds
-run benchmarks/own_data_finetuning.py > /dev/null  # denoising, own data: fine-tuning dp_3 on procedural rooms
+# Each script runs as a module of the `benchmarks` package, from the root.
+run() { echo "== $(date -u +%H:%M:%S) $*" >&2; "$PY" -m "$@"; }
+run benchmarks.roofline > /dev/null
+run benchmarks.profile_step > /dev/null
+run benchmarks.profile_step --inference > /dev/null
+run benchmarks.peer_pytorch > /dev/null      # needs: pip install torch==2.13.0
+run benchmarks.inference --dtype-policy float32 mixed_bfloat16 --mixed-modes tf_function > /dev/null
+run benchmarks.scaling > /dev/null
+run benchmarks.distributed_training > /dev/null
+run benchmarks.noise_levels > /dev/null       # presets at 0.5x / 1x / 2x noise
+run benchmarks.denoising_safety --split test > /dev/null  # quiet frames, raw frames, the plausibility guard
+run benchmarks.mlc_own_data > /dev/null       # multi-label, own data: SPEN-E2E vs MLP, 3 seeds
+run benchmarks.own_data_finetuning > /dev/null  # denoising, own data: fine-tuning dp_3 on procedural rooms
 echo "== $(date -u +%H:%M:%S) done" >&2

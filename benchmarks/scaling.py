@@ -1,7 +1,7 @@
 """Scaling curves: training step time and peak RSS against T, inference time
 against image size; a PNG, a JSON and a table.
 
-Training points: the child of `unrolled_training.py` (`--worker`: the
+Training points: the child of `benchmarks.unrolled_training` (`--worker`: the
 shipped `dp_20` preset's model with `num_steps` = T, untrained, batch 8 of
 96x128 crops, a 2-step warm-up fit then `--steps` timed steps, one process
 per point) for T in `--T-values` (default 1, 2, 5, 10, 20, 30, 40; T=3 uses
@@ -13,7 +13,8 @@ and three modes:
   each step in the backward pass);
 - finite difference: `hvp="finite_difference"`, no checkpointing.
 
-Inference points: the child of `inference.py`: `dp_3` under `tf.function`,
+Inference points: the child of `benchmarks.inference`: `dp_3` under
+`tf.function`,
 batch 1, warm, no early stop, on the 7-Scenes test frames resampled to
 `--sizes` (default 120x160 ... 960x1280, H x W).
 
@@ -29,60 +30,38 @@ the number of pixels (convolutions). The script says what it found.
 Writes benchmarks/results/scaling.png (3 panels), benchmarks/results/
 scaling.json and a Markdown section appended to benchmarks/RESULTS.md.
 
-    python benchmarks/scaling.py                 # full, ~25-40 min on 2 cores
-    python benchmarks/scaling.py --quick --no-record   # smoke, ~3 min
-    python benchmarks/scaling.py --T-values 1 5 10 --modes plain
+    python -m benchmarks.scaling                 # full, ~25-40 min on 2 cores
+    python -m benchmarks.scaling --quick --no-record   # smoke, ~3 min
+    python -m benchmarks.scaling --T-values 1 5 10 --modes plain
 """
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import inference  # noqa: E402
-import unrolled_training  # noqa: E402
+from benchmarks import common
+from benchmarks.common import DEFAULT_SIZES, fit_line
 
-RESULTS_JSON = os.path.join(HERE, "results", "scaling.json")
-RESULTS_PNG = os.path.join(HERE, "results", "scaling.png")
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "scaling.json")
+RESULTS_PNG = os.path.join(common.RESULTS_DIR, "scaling.png")
 MODES = {  # name: (hvp, checkpoint)
     "plain": ("exact", False),
     "checkpointed": ("exact", True),
     "finite_difference": ("finite_difference", False),
 }
 DEFAULT_T = (1, 2, 5, 10, 20, 30, 40)
-DEFAULT_SIZES = inference.DEFAULT_SIZES
 LINEAR_R2 = 0.95     # a fit at least this good is called linear
 FLAT_FRACTION = 0.2  # RSS growth over the T range below this x plain's: flat
 
 
-fit_line = inference.fit_line
-
-
 def train_point(T, mode, steps, timeout=None):
-    """One training point in a fresh `unrolled_training.py --worker`."""
+    """One training point in a fresh `unrolled_training --worker`."""
     hvp, checkpoint = MODES[mode]
-    cmd = [sys.executable, os.path.join(HERE, "unrolled_training.py"),
-           "--worker", "--T", str(T), "--hvp", hvp, "--steps", str(steps)]
-    cmd += ["--checkpoint"] * checkpoint
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"T={T} {mode} timed out after {timeout} s")
-    marker = unrolled_training.MARKER
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(marker)]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise RuntimeError(f"T={T} {mode} failed (exit {proc.returncode})")
-    record = json.loads(lines[-1][len(marker):])
+    record = common.training_point(T, hvp, checkpoint, steps, f"T={T} {mode}",
+                                   timeout=timeout)
     record["mode"] = mode
-    record["process_wall_s"] = time.perf_counter() - start
     return record
 
 
@@ -259,14 +238,10 @@ def markdown(doc):
         lines.append(f"- FAILED points: {', '.join(doc['failed'])}")
     for r in doc["training"] + doc["inference"]:
         if r.get("roofline"):
-            try:
-                import roofline
-                text = roofline.format_line(r["roofline"])
-            except Exception:
-                text = json.dumps(r["roofline"])
             what = (f"T={r['T']} {r['mode']}" if "crop" in r else
                     f"inference {r['height']}x{r['width']}")
-            lines.append(f"- Roofline, {what}: {text}")
+            lines.append(f"- Roofline, {what}: "
+                         f"{common.format_line(r['roofline'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -301,9 +276,9 @@ def parent(args):
         print(f"[{j}/{n}] inference dp_3 {size} ...", file=sys.stderr,
               flush=True)
         try:
-            r = inference.run_child("dp_3", "tf_function", None, size,
-                                    args.reps_sizes,
-                                    timeout=args.child_timeout)
+            r = common.inference_point("dp_3", "tf_function", None, size,
+                                       args.reps_sizes,
+                                       timeout=args.child_timeout)
         except RuntimeError as error:
             print(f"    FAILED: {error}", file=sys.stderr, flush=True)
             failed.append(f"inference {size}")
@@ -316,14 +291,13 @@ def parent(args):
     for r in train:
         r.setdefault("roofline", None)
     if not (args.quick or args.no_roofline):
-        inference.annotate_roofline(train + infer)
+        common.annotate_all(train + infer)
     fits = compute_fits(train, infer)
     doc = {
         "benchmark": "scaling",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python " + " ".join(
-            [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
-        "machine": unrolled_training.machine(), "quick": args.quick,
+        "command": common.command_line(__file__),
+        "machine": common.machine(), "quick": args.quick,
         "steps": args.steps, "total_wall_s": time.perf_counter() - start,
         "training": train, "inference": infer, "fits": fits,
         "verdicts": verdicts(fits), "failed": failed,
@@ -333,7 +307,7 @@ def parent(args):
             print(value, file=sys.stderr)
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        unrolled_training.record_results(doc, RESULTS_JSON, markdown(doc))
+        common.record_results(doc, RESULTS_JSON, markdown(doc))
         try:
             plot(doc, RESULTS_PNG)
         except ImportError as error:
@@ -362,8 +336,8 @@ def main():
     parser.add_argument("--child-timeout", type=float, default=None,
                         help="seconds before a point's process is killed")
     parser.add_argument("--no-roofline", action="store_true",
-                        help="do not call roofline.annotate (skipped with "
-                             "--quick)")
+                        help="do not call common.annotate (no roofline; "
+                             "skipped with --quick)")
     parser.add_argument("--png", help="with --no-record: write the plot here")
     parser.add_argument("--no-record", action="store_true",
                         help="print JSON only; write no result files")

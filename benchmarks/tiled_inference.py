@@ -33,9 +33,9 @@ running `spen-keras denoise` on one frame pays it). It also saves the
 normalised float output (before conversion back to millimetres) so that the
 parent can report the max abs difference tiled vs whole frame at 1920x1080.
 
-    python benchmarks/tiled_inference.py               # the 3 runs, ~2-4 min
-    python benchmarks/tiled_inference.py --tile 384    # another tile size
-    python benchmarks/tiled_inference.py --no-record   # print only
+    python -m benchmarks.tiled_inference               # the 3 runs, ~2-4 min
+    python -m benchmarks.tiled_inference --tile 384    # another tile size
+    python -m benchmarks.tiled_inference --no-record   # print only
 """
 
 import argparse
@@ -47,12 +47,10 @@ import sys
 import tempfile
 import time
 
-# The sibling benchmark's RSS readers (this folder is sys.path[0]).
-from unrolled_training import current_rss_mb, peak_rss_mb
+from benchmarks import common
+from benchmarks.common import current_rss_mb, peak_rss_mb
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS_JSON = os.path.join(HERE, "results", "tiled_inference.json")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "tiled_inference.json")
 MARKER = "TILED_INFERENCE_RESULT "
 MODES = {"whole": "whole frame", "tiled": "tiled",
          "eager": "whole frame, eager model(x)"}
@@ -145,15 +143,16 @@ def worker(args):
 # --- parent ----------------------------------------------------------------
 
 def run_child(height, width, mode, tile, save):
-    command = [sys.executable, os.path.abspath(__file__), "--worker",
-               "--height", str(height), "--width", str(width),
-               "--tile", str(tile), "--mode", mode]
+    command = common.script_command(
+        __file__, "--worker", "--height", height, "--width", width,
+        "--tile", tile, "--mode", mode)
     if save:
         command += ["--save", save]
     label = f"{width}x{height} {mode}"
     print(f"running {label} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = subprocess.run(command, capture_output=True, text=True,
+                               env=common.child_env())
     for line in completed.stdout.splitlines():
         if line.startswith(MARKER):
             record = json.loads(line[len(MARKER):])
@@ -265,8 +264,7 @@ def main():
                     f"Python {platform.python_version()}"),
         "frames": ("embedded 7-Scenes test frame 0 scaled up (nearest "
                    "neighbour) + seeded Kinect-like noise"),
-        "command": "python benchmarks/tiled_inference.py"
-                   + (f" --tile {args.tile}" if args.tile != 512 else ""),
+        "command": common.command_line(__file__),
         "preset": PRESET, "tile_size": args.tile,
         "max_abs_diff_1080p": diff, "max_abs_diff_1080p_mm": diff_mm,
         "runs": runs,
@@ -283,11 +281,7 @@ def main():
     print(json.dumps(document, indent=2))
     print(markdown(document), file=sys.stderr)
     if not args.no_record:
-        os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-        with open(RESULTS_JSON, "w") as handle:
-            json.dump(document, handle, indent=2)
-        with open(RESULTS_MD, "a") as handle:
-            handle.write("\n" + markdown(document))
+        common.record_results(document, RESULTS_JSON, markdown(document))
 
 
 if __name__ == "__main__":

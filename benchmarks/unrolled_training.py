@@ -11,8 +11,8 @@ For each configuration: training steps/s and s/step over N timed steps after a
 2-step warm-up fit (which traces the train function), and peak RSS, with
 a roofline line per configuration: the step's FLOPs counted analytically per
 convolution and the fraction of the machine's conv rate achieved, against a
-ceiling measured in the same run (`roofline.py`). Inference is measured by
-`inference.py`, through the shipped presets themselves.
+ceiling measured in the same run (`benchmarks.roofline`). Inference is
+measured by `benchmarks.inference`, through the shipped presets themselves.
 
 Why one process per configuration: peak RSS (`ru_maxrss`) only ever grows, and
 TensorFlow keeps its allocator pools, graphs and caches for the life of the
@@ -28,99 +28,26 @@ images. The parent prints one JSON document, writes it to
 benchmarks/results/unrolled_training.json and appends a Markdown section to
 benchmarks/RESULTS.md.
 
-    python benchmarks/unrolled_training.py            # full grid, 10-16 min
-    python benchmarks/unrolled_training.py --quick    # T=3 only, 2 steps
-    python benchmarks/unrolled_training.py --only 20:exact   # the target pair
+    python -m benchmarks.unrolled_training            # full grid, 10-16 min
+    python -m benchmarks.unrolled_training --quick    # T=3 only, 2 steps
+    python -m benchmarks.unrolled_training --only 20:exact   # the target pair
 """
 
 import argparse
 import gc
 import json
 import os
-import platform
-import resource
-import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS_JSON = os.path.join(HERE, "results", "unrolled_training.json")
-RESULTS_MD = os.path.join(HERE, "RESULTS.md")
-MARKER = "UNROLLED_TRAINING_RESULT "
-BATCH, CROP, FRAME = 8, (96, 128), (480, 640)
+from benchmarks import common
+from benchmarks.common import BATCH, CROP, SEED, fmt
+
+RESULTS_JSON = os.path.join(common.RESULTS_DIR, "unrolled_training.json")
 TARGET_RSS_RATIO, TARGET_TIME_RATIO = 0.5, 1.5
-SEED = 0
 
 
 # --- child: one configuration -------------------------------------------
-
-def current_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB
-
-
-def smooth_images(rng, n, shape):
-    """Seeded smooth random 'depth' images in [0.2, 0.8], (n, H, W, 1)."""
-    import numpy as np
-    coarse = rng.uniform(0.2, 0.8, (n, shape[0] // 16 + 2, shape[1] // 16 + 2))
-    fine = np.repeat(np.repeat(coarse, 16, axis=1), 16, axis=2)
-    kernel = np.ones(16) / 16.0
-    for axis in (1, 2):  # box blur along rows and columns
-        fine = np.apply_along_axis(np.convolve, axis, fine, kernel, "same")
-    return fine[:, 8:8 + shape[0], 8:8 + shape[1], None].astype(np.float32)
-
-
-def load_data(num_batches):
-    """(x, y) batches for training, 8 crops and one whole frame for inference."""
-    import numpy as np
-    try:
-        from spen_keras import denoising
-        frames_fn = denoising.load_frames
-        dataset_fn = denoising.make_training_dataset
-    except (ImportError, AttributeError):
-        denoising = None
-    if denoising is not None:
-        frames = frames_fn("train")
-        batches = list(dataset_fn(frames, crop_size=CROP, batch_size=BATCH,
-                                  seed=SEED).take(num_batches))
-        xs = np.stack([b[0].numpy() for b in batches])
-        ys = np.stack([b[1].numpy() for b in batches])
-        frame, _ = denoising.make_evaluation_arrays(frames[:1], seed=SEED)
-        return xs, ys, frame, "7-Scenes train frames + Kinect noise"
-    rng = np.random.default_rng(SEED)
-    ys = smooth_images(rng, num_batches * BATCH, CROP)
-    xs = ys + rng.normal(0.0, 0.02, ys.shape).astype(np.float32)
-    frame = smooth_images(rng, 1, FRAME)
-    frame += rng.normal(0.0, 0.02, frame.shape).astype(np.float32)
-    shape = (num_batches, BATCH) + ys.shape[1:]
-    return xs.reshape(shape), ys.reshape(shape), frame, "smooth random images"
-
-
-def build_model(args):
-    """The shipped preset's model (dp_3 for T = 3, dp_20 otherwise), untrained,
-    with T, the HVP mode and checkpointing set as asked; compiled with the
-    preset's loss and initial learning rate."""
-    import keras
-    from spen_keras.presets import get_spec
-
-    spec = get_spec("dp_3" if args.T == 3 else "dp_20")
-    config = keras.saving.serialize_keras_object(spec.recipe.build())
-    minimizer = config["config"]["minimizer"]["config"]
-    minimizer.update(num_steps=args.T, hvp=args.hvp,
-                     checkpoint=bool(args.checkpoint))
-    model = keras.saving.deserialize_keras_object(config)
-    model.compile(optimizer=keras.optimizers.Adam(spec.recipe.learning_rate),
-                  loss=spec.recipe.task.loss())
-    return model
-
 
 def worker(args):
     import keras
@@ -140,7 +67,7 @@ def worker(args):
             raise SystemExit(f"{args.batches} holds {len(xs)} batches; "
                              f"{warmup + args.steps} are needed.")
     else:
-        xs, ys, _, source = load_data(warmup + args.steps)
+        xs, ys, _, source = common.load_data(warmup + args.steps)
 
     # Pre-materialised batches: no input pipeline cost in the steps. tf.data
     # autotuning is off: its thread sleeps 10, 20, 40, ... ms between passes
@@ -155,11 +82,11 @@ def worker(args):
              ys[lo:hi].reshape((-1,) + ys.shape[2:]))
         ).batch(BATCH, drop_remainder=True).with_options(options)
 
-    model = build_model(args)
-    rss_before = current_rss_mb()
+    model = common.build_model(args.T, args.hvp, args.checkpoint)
+    rss_before = common.current_rss_mb()
     model.fit(dataset(0, warmup), steps_per_epoch=warmup, epochs=1,
               verbose=0, shuffle=False)
-    rss_after_warmup = current_rss_mb()
+    rss_after_warmup = common.current_rss_mb()
 
     step_times = []
 
@@ -197,46 +124,18 @@ def worker(args):
         "loadavg_1min": [load_before, os.getloadavg()[0]],
         "rss_before_fit_mb": rss_before,
         "rss_after_warmup_mb": rss_after_warmup,
-        "peak_rss_train_mb": peak_rss_mb(),
+        "peak_rss_train_mb": common.peak_rss_mb(),
     }
-    record["peak_rss_mb"] = peak_rss_mb()
-    print(MARKER + json.dumps(record), flush=True)
+    record["peak_rss_mb"] = common.peak_rss_mb()
+    print(common.TRAINING_MARKER + json.dumps(record), flush=True)
 
 
 # --- parent: the grid ----------------------------------------------------
 
-def time_prefix(path):
-    """['/usr/bin/time', '-v', '-o', path] if GNU time works here, else []."""
-    if not os.path.exists("/usr/bin/time"):
-        return []
-    probe = subprocess.run(["/usr/bin/time", "-v", "true"],
-                           capture_output=True, text=True)
-    return ["/usr/bin/time", "-v", "-o", path] if probe.returncode == 0 else []
-
-
 def run_child(config, args):
     T, hvp, checkpoint = config
-    with tempfile.NamedTemporaryFile(suffix=".time") as time_file:
-        cmd = time_prefix(time_file.name) + [
-            sys.executable, os.path.abspath(__file__), "--worker",
-            "--T", str(T), "--hvp", hvp, "--steps", str(args.steps)]
-        cmd += ["--checkpoint"] * checkpoint
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - start
-        time_report = open(time_file.name).read()
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(MARKER)]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise RuntimeError(f"configuration {config} failed "
-                           f"(exit {proc.returncode})")
-    record = json.loads(lines[-1][len(MARKER):])
-    record["process_wall_s"] = wall
-    for line in time_report.splitlines():
-        if "Maximum resident set size" in line:
-            record["time_v_max_rss_mb"] = int(line.split(":")[-1]) / 1024.0
-    return record
+    return common.training_point(T, hvp, checkpoint, args.steps,
+                                 f"configuration {config}", time_v=True)
 
 
 def ratios(records):
@@ -261,22 +160,6 @@ def ratios(records):
             item["step_time_pass"] = step <= TARGET_TIME_RATIO
         out.append(item)
     return out
-
-
-def machine():
-    import keras
-    import tensorflow as tf
-    cpu = platform.processor() or "unknown"
-    with open("/proc/cpuinfo") as info:
-        names = [l.split(":", 1)[1].strip() for l in info
-                 if l.startswith("model name")]
-    return {"nproc": os.cpu_count(), "cpu": names[0] if names else cpu,
-            "tensorflow": tf.__version__, "keras": keras.__version__,
-            "python": platform.python_version()}
-
-
-def fmt(value, spec=".2f"):
-    return "" if value is None else format(value, spec)
 
 
 def markdown(doc):
@@ -333,20 +216,6 @@ def markdown(doc):
     return "\n".join(lines) + "\n"
 
 
-def record_results(doc, json_path, markdown_text):
-    """Writes the run's JSON document to json_path and appends its Markdown
-    section to RESULTS.md (every benchmark in this folder records this way)."""
-    os.makedirs(os.path.dirname(json_path), exist_ok=True)
-    with open(json_path, "w") as f:
-        json.dump(doc, f, indent=2)
-    new = not os.path.exists(RESULTS_MD)
-    with open(RESULTS_MD, "a") as f:
-        if new:
-            f.write("# Benchmark results\n\nAppended by the scripts in "
-                    "this folder; newest last.\n")
-        f.write("\n" + markdown_text)
-
-
 def parent(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for machine()
     steps_list = [3] if args.quick else [3, 20]
@@ -360,16 +229,14 @@ def parent(args):
         print(f"warning: load average {os.getloadavg()[0]:.1f} before start; "
               "other processes will inflate the step times", file=sys.stderr)
     start = time.perf_counter()
-    sys.path.insert(0, HERE)
-    import roofline
     print("measuring the conv and matmul ceiling ...", file=sys.stderr,
           flush=True)
-    ceiling = roofline.ceiling_in_child(1.0 if args.quick else 2.0)
+    ceiling = common.ceiling_in_child(1.0 if args.quick else 2.0)
     records = []
     for i, config in enumerate(configs, 1):
         print(f"[{i}/{len(configs)}] T={config[0]} hvp={config[1]} "
               f"checkpoint={config[2]} ...", file=sys.stderr, flush=True)
-        records.append(roofline.annotate(run_child(config, args), ceiling))
+        records.append(common.annotate(run_child(config, args), ceiling))
         r = records[-1]
         print(f"    {r['s_per_step']:.2f} s/step, peak RSS "
               f"{r['peak_rss_train_mb']:.0f} MB "
@@ -377,15 +244,14 @@ def parent(args):
     doc = {
         "benchmark": "unrolled_training",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python " + " ".join(
-            [os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
-        "machine": machine(), "quick": args.quick,
+        "command": common.command_line(__file__),
+        "machine": common.machine(), "quick": args.quick,
         "total_wall_s": time.perf_counter() - start, "ceiling": ceiling,
         "records": records, "ratios": ratios(records),
     }
     print(json.dumps(doc, indent=2))
     if not args.no_record:
-        record_results(doc, RESULTS_JSON, markdown(doc))
+        common.record_results(doc, RESULTS_JSON, markdown(doc))
 
 
 def main():
@@ -407,7 +273,7 @@ def main():
     parser.add_argument("--batches", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--inference", action="store_true",
                         help=argparse.SUPPRESS)  # accepted, ignored: see
-    # benchmarks/inference.py for inference through the shipped presets.
+    # benchmarks.inference for inference through the shipped presets.
     args = parser.parse_args()
     worker(args) if args.worker else parent(args)
 

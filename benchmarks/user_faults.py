@@ -4,7 +4,7 @@ process printed to stderr (or stdout). Each case runs in a fresh process
 through the installed console script or a short Python program, in a
 scratch folder.
 
-    python benchmarks/user_faults.py [--output benchmarks/results/user_faults.md]
+    python -m benchmarks.user_faults [--output benchmarks/results/user_faults.md]
 
 Writes a Markdown table (docs/troubleshooting.md is written from it).
 """

@@ -1,24 +1,36 @@
-"""Fast checks of the benchmark scripts' own logic (no benchmark is run)."""
+"""Fast checks of the benchmark scripts' own logic (no benchmark is run),
+and of the folder's layout: a package of scripts run as
+`python -m benchmarks.NAME` that share `benchmarks.common` and import no
+other script of the folder."""
 
+import ast
+import importlib
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "benchmarks")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.name != "__init__.py")
+
+
+def import_benchmark(name):
+    """`benchmarks.NAME`, imported as `python -m` from the repository root
+    would (the root on the path)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module(f"benchmarks.{name}")
+    finally:
+        sys.path.remove(str(ROOT))
 
 
 @pytest.fixture(scope="module")
 def scaling():
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import scaling
-        yield scaling
-    finally:
-        sys.path.remove(BENCHMARKS)
+    return import_benchmark("scaling")
 
 
 def _fit(scaling, xs, ys):
@@ -66,11 +78,7 @@ def test_verdicts_on_synthetic_points(scaling):
 
 
 def test_inference_size_parsing_and_configurations():
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import inference
-    finally:
-        sys.path.remove(BENCHMARKS)
+    inference = import_benchmark("inference")
     assert inference.parse_size("960x1280") == (960, 1280)
 
     class Args:
@@ -94,3 +102,80 @@ def test_inference_size_parsing_and_configurations():
 def test_gpu_check_script_parses():
     subprocess.run(["bash", "-n", os.path.join(BENCHMARKS, "gpu_check.sh")],
                    check=True)
+
+
+def _sys_path_uses(tree):
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "path"
+            and isinstance(node.value, ast.Name) and node.value.id == "sys"]
+
+
+def _imported_modules(tree, package):
+    """(line, module) of every import in a module of `package`, relative
+    imports resolved against the package."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(filter(None, [package, base]))
+            if base == package:  # `from benchmarks import roofline`
+                found += [(node.lineno, f"{base}.{alias.name}")
+                          for alias in node.names]
+            else:
+                found.append((node.lineno, base))
+    return found
+
+
+def layout_violations(folder, allowed=("common",)):
+    """Where the scripts of `folder` (a package) touch sys.path or import
+    another script of it (bare, as `folder.NAME` or relatively) other than
+    the `allowed` shared modules."""
+    names = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    package = folder.name
+    violations = []
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        violations += [f"{path.name}:{line}: sys.path"
+                       for line in _sys_path_uses(tree)]
+        for line, module in _imported_modules(tree, package):
+            parts = module.split(".")
+            if parts[0] == package and len(parts) > 1:
+                script = parts[1]
+            elif len(parts) == 1 and parts[0] in names:
+                script = parts[0]  # `import roofline`: the folder on sys.path
+            else:
+                continue
+            if script in names and script not in allowed \
+                    and script != path.stem:
+                violations.append(f"{path.name}:{line}: imports {module}")
+    return violations
+
+
+def test_benchmarks_share_only_common_and_never_touch_sys_path():
+    assert (BENCHMARKS / "__init__.py").is_file()
+    assert (BENCHMARKS / "common.py").is_file()
+    assert layout_violations(BENCHMARKS) == []
+
+
+def test_the_layout_check_catches_what_it_forbids(tmp_path):
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "common.py").write_text("import json\n")
+    (folder / "a.py").write_text(
+        "import sys\nsys.path.insert(0, '.')\nimport b\n"
+        "from benchmarks import common, b\nfrom benchmarks.b import x\n"
+        "from . import b\nfrom .common import y\n")
+    (folder / "b.py").write_text("from benchmarks.common import z\n")
+    assert layout_violations(folder) == [
+        "a.py:2: sys.path", "a.py:3: imports b", "a.py:4: imports "
+        "benchmarks.b", "a.py:5: imports benchmarks.b", "a.py:6: imports "
+        "benchmarks.b"]
+
+
+@pytest.mark.parametrize("script", [p.stem for p in SCRIPTS])
+def test_every_benchmark_imports_as_a_module(script):
+    import_benchmark(script)

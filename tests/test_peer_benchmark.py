@@ -1,4 +1,4 @@
-"""benchmarks/peer_pytorch.py: the PyTorch peer benchmark.
+"""benchmarks.peer_pytorch: the PyTorch peer benchmark.
 
 PyTorch is an optional, benchmark-only dependency (the `peer` extra) and CI
 does not install it: the tests that need it skip without it. Without torch
@@ -16,27 +16,28 @@ import sys
 import numpy as np
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPT = BENCHMARKS / "peer_pytorch.py"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def peer_module():
-    sys.path.insert(0, str(BENCHMARKS))
+    sys.path.insert(0, str(ROOT))  # as `python -m` from the root has it
     try:
-        yield importlib.import_module("peer_pytorch")
+        yield importlib.import_module("benchmarks.peer_pytorch")
     finally:
-        sys.path.remove(str(BENCHMARKS))
+        sys.path.remove(str(ROOT))
 
 
 def test_without_torch_exits_with_one_line_naming_the_pinned_wheel():
     # `sys.modules["torch"] = None` makes `import torch` raise ImportError,
-    # as if torch were not installed, whether or not it is.
+    # as if torch were not installed, whether or not it is. Run as
+    # `python -m benchmarks.peer_pytorch --quick --no-record` from the root.
     hide_torch = (
         "import runpy, sys; sys.modules['torch'] = None; "
-        f"sys.argv = [{str(SCRIPT)!r}, '--quick', '--no-record']; "
-        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", hide_torch],
+        "sys.argv = ['peer_pytorch', '--quick', '--no-record']; "
+        "runpy.run_module('benchmarks.peer_pytorch', run_name='__main__', "
+        "alter_sys=True)")
+    proc = subprocess.run([sys.executable, "-c", hide_torch], cwd=ROOT,
                           capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert proc.returncode == 2, proc.stderr
