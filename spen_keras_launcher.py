@@ -48,6 +48,8 @@ FAMILY_COMMANDS = {
     "demo": "train DP-3 briefly on the embedded frames, PSNR before/after",
     "denoise-eval": "denoise-eval --data-dir DIR [--presets P ...] (PSNR on "
                     "your depth frames)",
+    "equal-effort": "equal-effort train|select --runs-dir RUNS (Table 1's "
+                    "training protocol)",
     "srl-label": "srl-label IN OUT [--preset NAME] (CoNLL-2005 SRL file)",
     "predict-labels": "predict-labels IN [OUT] [--preset NAME] (multi-label "
                       "rows, ARFF/CSV)",

@@ -125,6 +125,15 @@ def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
     (["zoo", "reproduce", "table1", "--max-examples", "0"], "0 is below 1"),
     (["zoo", "reproduce", "table9"], "invalid choice: 'table9'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["equal-effort"], "the following arguments are required: "
+                       "{train,select}"),
+    (["equal-effort", "sweep"], "invalid choice: 'sweep'"),
+    (["equal-effort", "train"], "the following arguments are required: "
+                                "--runs-dir"),
+    (["equal-effort", "train", "--runs-dir", "runs", "--threads", "-1"],
+     "argument --threads: -1 is below 0"),
+    (["equal-effort", "select", "--runs-dir", "runs"],
+     "the following arguments are required: --presets-dir"),
 ])
 def test_bad_arguments_are_one_line_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as caught:
@@ -132,6 +141,37 @@ def test_bad_arguments_are_one_line_exit_2(argv, message, capsys):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_equal_effort_help_lists_train_and_select(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["equal-effort", "--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: spen-keras equal-effort")
+    assert "    train " in out and "    select " in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--rows", "dp_3", "dp_99"],
+     "Not a row of the equal-effort protocol: dp_99; its rows: "),
+    (["select", "--presets-dir", "{tmp}/out"],
+     "No finished run of any row in {tmp}/runs: train first "
+     "(spen-keras equal-effort train --runs-dir {tmp}/runs)."),
+    (["select", "--presets-dir", "{tmp}/out", "--rows", "dp_3"],
+     "No finished run of dp_3 in {tmp}/runs: "),
+])
+def test_equal_effort_user_errors_are_one_line_exit_2(argv, message,
+                                                       tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert cli.main(["equal-effort", argv[0], "--runs-dir",
+                     str(tmp_path / "runs"), *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spen-keras: error: " + message.format(
+        tmp=tmp_path)), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_preset_is_one_line_exit_2(capsys):
@@ -455,7 +495,9 @@ def subcommand_parsers(parser, path=()):
 
 
 SUBCOMMANDS = [("zoo",), ("zoo", "list"), ("zoo", "reproduce"), ("train",),
-               ("denoise",), ("demo",), ("denoise-eval",), ("srl-label",),
+               ("denoise",), ("demo",), ("denoise-eval",),
+               ("equal-effort",), ("equal-effort", "train"),
+               ("equal-effort", "select"), ("srl-label",),
                ("predict-labels",), ("train-labels",)]
 
 

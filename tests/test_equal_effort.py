@@ -1,6 +1,8 @@
 """Table 1's equal-effort protocol (`spen_keras.denoising.equal_effort`):
 the convergence criterion, the choice of rate, the validation curve that
-survives a resume, selection into presets and the per-row table facts."""
+survives a resume, the runs a row needs, selection into presets and the
+per-row table facts. (Its command line: tests/test_cli.py; the experiment
+queue built on it: tests/test_equal_effort_queue.py.)"""
 
 import json
 import shutil
@@ -70,7 +72,7 @@ def test_select_writes_verified_presets_and_never_overwrites_silently(
     assert metadata["protocol"]["chosen_learning_rate"] == 3e-3
     assert metadata["learning_rate"] == 3e-3
     presets.load_preset(str(out / "foe_3"))
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(ee.EqualEffortError, match="--force"):
         ee.select(runs, out, ["foe_3"], partial=True)
     ee.select(runs, out, ["foe_3"], force=True, partial=True)
     assert sorted(p.name for p in out.iterdir()) == ["foe_3"]
@@ -128,25 +130,28 @@ def test_the_protocol_trains_on_sequence_2_and_validates_on_sequence_3():
     assert (spec.recipe.steps, spec.recipe.batch_size,
             spec.recipe.learning_rate, spec.recipe.warm_start) == (
         ee.STEPS, ee.BATCH_SIZE, 3e-3, None)
-    assert set(ee.LEARNING_RATES) | set(ee.SHIPPED_VARIANTS) == {
+    assert set(ee.PROTOCOL_ROWS) == {
         name for name in presets.list_presets(table="table1")
         if presets.get_spec(name).kind == "keras"}
     assert all(len(rates) == 2 for rates in ee.LEARNING_RATES.values())
     # Every learned row's spec is the protocol at its chosen rate.
-    for name in set(ee.LEARNING_RATES) | set(ee.SHIPPED_VARIANTS):
+    for name in ee.PROTOCOL_ROWS:
         recipe = presets.get_spec(name).recipe
         assert (recipe.steps, recipe.batch_size, recipe.warm_start) == (
             ee.STEPS, ee.BATCH_SIZE, None), name
         assert recipe.task.train_sequences == ee.TRAIN_SEQUENCES, name
-        base = ee.VARIANTS[name].row if name in ee.VARIANTS else name
-        assert recipe.learning_rate in ee.LEARNING_RATES[base], name
+        assert recipe.learning_rate in ee.LEARNING_RATES[
+            ee.base_row(name)], name
         # The spec says how the shipped preset was trained.
         shipped = presets.read_metadata(name)
         assert shipped["protocol"]["chosen_learning_rate"] == (
             recipe.learning_rate), name
         assert shipped["steps"] == ee.STEPS, name
-        assert (recipe.task.augmentation is not None) == (
-            name in ee.VARIANTS and ee.VARIANTS[name].augmented), name
+        variant = shipped["protocol"].get("variant")
+        assert (recipe.task.augmentation is not None) == bool(
+            variant and variant["augmented"]), name
+        if name in ee.PROTOCOL_VARIANTS:  # selected from its own spec now
+            assert ee.variant_record(name) == variant, name
 
 
 def test_training_facts_report_examples_steps_and_convergence():
@@ -196,13 +201,57 @@ def test_the_augmented_task_streams_augmented_crops_of_its_sequences():
     assert not np.array_equal(x.numpy(), x_plain.numpy())
 
 
+def test_the_runs_of_rows_sweeps_and_variants():
+    assert ee.protocol_runs(["dp_3", "dp_3_augmented"]) == [
+        ("dp_3", 1e-3), ("dp_3", 3e-3), "dp_3_augmented"]
+    assert len(ee.protocol_runs()) == 2 * len(ee.LEARNING_RATES) + len(
+        ee.PROTOCOL_VARIANTS)
+    with pytest.raises(ee.EqualEffortError, match="dp_99"):
+        ee.protocol_runs(["dp_3", "dp_99"])
+
+
+def test_a_variant_trains_from_its_own_spec_at_its_rows_rate(
+        tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ee, "train_run", lambda spec, rate, runs, arrays:
+                        calls.append((spec.name, rate, arrays)))
+    ee.train_item("dp_3_noise_aware", tmp_path, lambda seqs: seqs)
+    # DP-3's sweep has not finished: its first rate.
+    assert calls == [("dp_3_noise_aware", 1e-3, ee.VALIDATION_SEQUENCES)]
+    _fake_run(tmp_path, "dp_3", 1e-3, [[0, 24.0], [500, 30.0]], 39.0,
+              source="dp_3")
+    _fake_run(tmp_path, "dp_3", 3e-3, [[0, 24.0], [500, 31.0]], 39.0,
+              source="dp_3")
+    assert ee.variant_rate(tmp_path, "dp_3") == 3e-3
+    ee.train_item(("foe_3", 1e-2), tmp_path, lambda seqs: seqs)
+    assert calls[-1] == ("foe_3", 1e-2, ee.VALIDATION_SEQUENCES)
+    assert ee.finished(tmp_path, ("dp_3", 3e-3))
+    assert not ee.finished(tmp_path, ("foe_3", 1e-2))
+    assert not ee.finished(tmp_path, "dp_3_noise_aware")
+
+
+def test_select_without_finished_runs_says_so(tmp_path):
+    with pytest.raises(ee.EqualEffortError, match="No runs folder"):
+        ee.select(tmp_path / "missing", tmp_path / "out")
+    with pytest.raises(ee.EqualEffortError,
+                       match="No finished run of any row in"):
+        ee.select(tmp_path, tmp_path / "out")
+    with pytest.raises(ee.EqualEffortError, match="Not a row"):
+        ee.select(tmp_path, tmp_path / "out", ["dp_3_seq3"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_variant_is_selected_under_its_own_name(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "presets"
     _fake_run(runs, "dp_3_augmented", 3e-3, [[0, 24.0], [500, 35.0]], 39.0,
               source="dp_3")
     record = ee.select(runs, out, ["dp_3_augmented"])["dp_3_augmented"]
-    assert record["sweep"].startswith("none: trained at the rate chosen")
-    assert record["variant"]["augmented"] is True
+    assert record["sweep"] == "none: trained at the rate chosen for dp_3"
+    assert record["variant"] == {
+        "row": "dp_3", "augmented": True, "train_sequences": [2],
+        "validation_sequences": [3], "noise_aware": False}
     metadata = presets.read_metadata(str(out / "dp_3_augmented"))
     assert metadata["name"] == "dp_3_augmented"
     assert metadata["row"] == presets.get_spec("dp_3_augmented").row
+    assert metadata["command"] == ("spen-keras equal-effort train --rows "
+                                   "dp_3_augmented; then select")

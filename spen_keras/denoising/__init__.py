@@ -42,6 +42,7 @@ from spen_keras.denoising.seven_scenes_frames import load_frames
 from spen_keras.denoising.seven_scenes_frames import read_split
 from spen_keras.denoising.commands import COMMANDS
 from spen_keras.denoising.denoising_presets import DENOISING_PRESETS
+from spen_keras.denoising.equal_effort import EqualEffortError
 from spen_keras.denoising.table1 import TABLE1
 from spen_keras.datasets.seven_scenes import SevenScenesDataError
 from spen_keras.denoising.training_noise import LIST_FOOTER
@@ -51,7 +52,7 @@ from spen_keras.family import register_family
 register_family("denoising", presets=DENOISING_PRESETS, tables=[TABLE1],
                 commands=COMMANDS,
                 user_errors=(DepthImageError, DenoisingError,
-                             SevenScenesDataError),
+                             SevenScenesDataError, EqualEffortError),
                 preset_note=describe_training_noise, list_footer=LIST_FOOTER)
 
 __all__ = [

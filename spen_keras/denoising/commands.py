@@ -1,5 +1,6 @@
-"""The denoising family's `spen-keras` commands: `denoise`, `demo` and
-`denoise-eval` (presets' PSNR on a user's frames)."""
+"""The denoising family's `spen-keras` commands: `denoise`, `demo`,
+`denoise-eval` (presets' PSNR on a user's frames) and `equal-effort` (Table
+1's training protocol: `train` its runs, `select` the presets)."""
 
 from spen_keras.family import FamilyCommand
 from spen_keras.family import add_data_options
@@ -115,6 +116,55 @@ def _run_denoise_eval(args):
     print(psnr_table(data, evaluate_presets(data, args.presets)))
 
 
+def _configure_equal_effort(parser):
+    steps = parser.add_subparsers(dest="equal_effort_command", required=True,
+                                  metavar="{train,select}")
+    train = steps.add_parser(
+        "train", help="train the protocol's runs (resumable; several "
+                      "workers may share one --runs-dir)")
+    train.add_argument("--runs-dir", required=True, metavar="RUNS",
+                       help="the runs folder: RUNS/ROW/lr_RATE per run, "
+                            "each with its preset, backup and validation "
+                            "curve")
+    train.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                       help="only these rows (default: every learned "
+                            "Table 1 row at both its rates, then the "
+                            "augmented and noise-aware variants)")
+    train.add_argument("--threads", type=non_negative_int, default=0,
+                       help="TensorFlow threads of this worker (default 0: "
+                            "TensorFlow's choice; 1 with one worker per "
+                            "core)")
+    select = steps.add_parser(
+        "select", help="write each row's chosen run as a preset, with its "
+                       "protocol record")
+    select.add_argument("--runs-dir", required=True, metavar="RUNS",
+                        help="the runs folder `train` wrote")
+    select.add_argument("--presets-dir", required=True, metavar="OUT",
+                        help="where the presets go (OUT/ROW)")
+    select.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                        help="only these rows (default: every row the "
+                             "protocol trains)")
+    select.add_argument("--force", action="store_true",
+                        help="replace an existing preset folder (kept "
+                             "until the new one has loaded)")
+    select.add_argument("--partial", action="store_true",
+                        help="also select rows whose rate sweep is "
+                             "incomplete")
+
+
+def _run_equal_effort(args):
+    from spen_keras.denoising import equal_effort
+
+    rows = args.rows or equal_effort.PROTOCOL_ROWS
+    if args.equal_effort_command == "select":
+        equal_effort.select(args.runs_dir, args.presets_dir, rows,
+                            force=args.force, partial=args.partial)
+        return
+    runs = equal_effort.protocol_runs(rows)  # checks the rows first
+    equal_effort.limit_threads(args.threads)
+    equal_effort.work_queue(args.runs_dir, runs)
+
+
 COMMANDS = [
     FamilyCommand("denoise", "denoise a 16-bit depth PNG with a preset",
                   _configure_denoise, _run_denoise),
@@ -124,4 +174,7 @@ COMMANDS = [
     FamilyCommand("denoise-eval", "PSNR of denoising presets on your own "
                                   "depth frames (held-out frames)",
                   _configure_denoise_eval, _run_denoise_eval),
+    FamilyCommand("equal-effort", "Table 1's equal-effort training protocol: "
+                                  "train the runs, select the presets",
+                  _configure_equal_effort, _run_equal_effort),
 ]

@@ -147,10 +147,15 @@ PROTOCOL_RATES = {
     "dp_3_icnn": 3e-3,
     "dp_3_icnn_paper": 1e-3,  # both rates tie (identity); the first wins
 }
-PROTOCOL_RATES.update(dp_3_augmented=PROTOCOL_RATES["dp_3"],
-                      dp_3_noise_aware=PROTOCOL_RATES["dp_3"],
-                      feedforward_convnet_augmented=PROTOCOL_RATES[
-                          "feedforward_convnet"])
+# The presets beyond the paper's rows that the protocol trains: each at the
+# rate chosen for its row (named here), with no sweep of its own.
+PROTOCOL_VARIANTS = {
+    "dp_3_augmented": "dp_3",
+    "dp_3_noise_aware": "dp_3",
+    "feedforward_convnet_augmented": "feedforward_convnet",
+}
+PROTOCOL_RATES.update({name: PROTOCOL_RATES[row]
+                       for name, row in PROTOCOL_VARIANTS.items()})
 
 
 def _keras(name, row, paper, description, build, tags, task=PROTOCOL_TASK):

@@ -20,31 +20,38 @@ the feed-forward convnet) is trained by the same protocol:
   `CONVERGENCE_WINDOW` of its budget (steps 300-500) raised its best
   validation PSNR by less than `CONVERGENCE_TOLERANCE_DB`.
 
+The presets beyond the paper's rows (`PROTOCOL_VARIANTS`: the augmented
+DP-3 and convnet, the noise-aware DP-3) are trained by the same protocol,
+each once, at the rate chosen for its row.
+
 Runs are resumable (each one is `train_keras_preset` with its own locked
 backup folder; the validation curve is kept beside the checkpoint), so the
-whole sweep can be killed and started again::
+whole sweep can be killed and started again, and several workers can share
+one runs folder (`spen-keras equal-effort`, the denoising family's
+command)::
 
-    python -m spen_keras.denoising.equal_effort train --runs-dir RUNS \
+    spen-keras equal-effort train --runs-dir RUNS \
         --rows dp_3 feedforward_convnet
-    python -m spen_keras.denoising.equal_effort select --runs-dir RUNS \
-        --presets-dir OUT [--force]
+    spen-keras equal-effort select --runs-dir RUNS --presets-dir OUT [--force]
 
 `select` writes each row's chosen run as a preset with a `protocol` record
 in its metadata (examples seen, steps, rates tried with their validation
-PSNR, the curves, whether the criterion was met).
+PSNR, the curves, whether the criterion was met). The order in which the
+shipped presets' runs were trained, and the runs of the
+leave-one-sequence-out study, are an experiment built on this module
+(experiments/equal_effort_queue.py in the repository).
 """
 
-import argparse
 import dataclasses
 import json
 import math
 import pathlib
 import shutil
-import sys
 
 import keras
 import numpy as np
 
+from spen_keras.denoising.denoising_presets import PROTOCOL_VARIANTS
 from spen_keras.denoising.denoising_task import PROTOCOL_BATCH_SIZE
 from spen_keras.denoising.denoising_task import PROTOCOL_STEPS
 from spen_keras.denoising.denoising_task import PROTOCOL_TRAIN_SEQUENCES
@@ -80,12 +87,31 @@ LEARNING_RATES = {
 }
 """The learned rows of Table 1 and the two Adam rates each is trained at."""
 
+PROTOCOL_ROWS = tuple(LEARNING_RATES) + tuple(PROTOCOL_VARIANTS)
+"""Every preset the protocol trains: Table 1's learned rows, then the
+variants beyond the paper (each trained at its row's chosen rate)."""
+
 CRITERION = (f"converged: the last {CONVERGENCE_WINDOW:.0%} of the budget "
              f"raised the best validation PSNR by < "
              f"{CONVERGENCE_TOLERANCE_DB} dB")
 VALIDATION = ("embedded 7-Scenes stairs train sequence 3 (held out), whole "
               f"480x640 frames, KinectNoiseModel() seed "
               f"{VALIDATION_NOISE_SEED}")
+
+
+class EqualEffortError(ValueError):
+    """A protocol command cannot do what it was asked: a row the protocol
+    does not train, no finished run to select, a preset folder in the
+    way."""
+
+
+def check_rows(rows):
+    """Refuses a name that is not one of `PROTOCOL_ROWS`."""
+    unknown = [row for row in rows if row not in PROTOCOL_ROWS]
+    if unknown:
+        raise EqualEffortError(
+            f"Not a row of the equal-effort protocol: {', '.join(unknown)}; "
+            f"its rows: {', '.join(PROTOCOL_ROWS)}.")
 
 
 def protocol_spec(spec, learning_rate, task=None, build=None):
@@ -181,13 +207,23 @@ def run_dir(runs_dir, row, learning_rate):
 
 
 def train_run(spec, learning_rate, runs_dir, arrays, task=None, build=None,
-              name=None):
+              name=None, command=None):
     """Trains one (row, rate) run of the protocol, resumably; returns its
     folder (holding `preset/` and the validation curve). A finished run
-    is not trained again."""
+    is not trained again.
+
+    Args:
+        spec: the preset spec whose model and training data it takes.
+        arrays: the validation frames (`validation_arrays`).
+        task, build: another training task or model builder than the
+            spec's (a run beyond the presets, e.g. on other sequences).
+        name: the run's folder name (default: the spec's name).
+        command: what the run's metadata records as its command.
+    """
     from spen_keras import preset_training
 
-    folder = run_dir(runs_dir, name or spec.name, learning_rate)
+    name = name or spec.name
+    folder = run_dir(runs_dir, name, learning_rate)
     preset_dir = folder / "preset"
     if (preset_dir / "metadata.json").exists():
         return folder
@@ -200,8 +236,7 @@ def train_run(spec, learning_rate, runs_dir, arrays, task=None, build=None,
     preset_training.train_keras_preset(
         run_spec, preset_dir, backup, verbose=2, callbacks=[curve],
         steps_per_epoch=per_epoch,
-        command=("python -m spen_keras.denoising.equal_effort train "
-                 f"--rows {spec.name}"))
+        command=command or f"spen-keras equal-effort train --rows {name}")
     return folder
 
 
@@ -261,7 +296,8 @@ def protocol_record(runs_dir, row, rates=None):
         "chosen_learning_rate": best,
         "sweep": ("two rates, chosen on validation PSNR" if row in
                   LEARNING_RATES else f"none: trained at the rate chosen "
-                  f"for {VARIANTS[row].row}" if row in VARIANTS else "none"),
+                  f"for {PROTOCOL_VARIANTS[row]}" if row in PROTOCOL_VARIANTS
+                  else "none"),
         "convergence_criterion": CRITERION,
         "converged": met,
         "gain_in_last_window_db": None if gain is None else round(gain, 4),
@@ -269,15 +305,45 @@ def protocol_record(runs_dir, row, rates=None):
     return run_dir(runs_dir, row, best), record
 
 
-def select(runs_dir, presets_dir, rows, force=False, partial=False):
+def variant_record(name):
+    """How a variant in `PROTOCOL_VARIANTS` was trained, from its spec: its
+    row, its training data's augmentation and sequences, its data term."""
+    from spen_keras import presets
+
+    spec = presets.get_spec(name)
+    return {"row": PROTOCOL_VARIANTS[name],
+            "augmented": spec.recipe.task.augmentation is not None,
+            "train_sequences": list(spec.recipe.task.train_sequences),
+            "validation_sequences": list(VALIDATION_SEQUENCES),
+            "noise_aware": "noise_aware" in spec.tags}
+
+
+def select(runs_dir, presets_dir, rows=PROTOCOL_ROWS, force=False,
+           partial=False):
     """Writes each row's chosen run as a preset (with the protocol record)
     into `presets_dir/<row>`; an existing preset folder is replaced only
     with `force` (and is moved aside until the new one is verified). A row
     whose sweep has not finished every rate is skipped unless `partial`
-    (its record then lists the rates missing)."""
+    (its record then lists the rates missing).
+
+    Raises:
+        EqualEffortError: a row the protocol does not train, no finished
+            run of any of the rows in `runs_dir`, or a preset folder that
+            exists without `force`.
+    """
     from spen_keras import presets
     from spen_keras.denoising.training_noise import spec_training_noise
 
+    check_rows(rows)
+    train = f"spen-keras equal-effort train --runs-dir {runs_dir}"
+    if not pathlib.Path(runs_dir).is_dir():
+        raise EqualEffortError(f"No runs folder {runs_dir}: train the "
+                               f"protocol's runs into it first ({train}).")
+    if not any(protocol_record(runs_dir, row)[0] for row in rows):
+        which = ("any row" if tuple(rows) == PROTOCOL_ROWS
+                 else ", ".join(rows))
+        raise EqualEffortError(f"No finished run of {which} in {runs_dir}: "
+                               f"train first ({train}).")
     written = {}
     for row in rows:
         folder, record = protocol_record(runs_dir, row)
@@ -290,25 +356,25 @@ def select(runs_dir, presets_dir, rows, force=False, partial=False):
             continue
         target = pathlib.Path(presets_dir) / row
         if target.exists() and not force:
-            raise FileExistsError(f"{target} exists; pass --force to "
-                                  "replace it.")
+            raise EqualEffortError(f"{target} exists; pass --force to "
+                                   "replace it.")
         staging = target.with_name(f".{row}.new")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(folder / "preset", staging)
         metadata = json.loads((staging / "metadata.json").read_text())
         metadata["protocol"] = record
-        if row in VARIANTS:  # trained from its base row's spec
-            variant_spec = presets.get_spec(row)
-            metadata.update(name=row, row=variant_spec.row,
-                            description=variant_spec.description)
-            record["variant"] = dataclasses.asdict(VARIANTS[row])
-        noise = spec_training_noise(presets.get_spec(row))
+        # The row's own (a run trained from another spec, as variants once
+        # were from their row's, takes the row's name and description).
+        spec = presets.get_spec(row)
+        metadata.update(name=row, row=spec.row, description=spec.description)
+        if row in PROTOCOL_VARIANTS:
+            record["variant"] = variant_record(row)
+        noise = spec_training_noise(spec)
         if noise is not None:  # the row's own (a variant's augmentation)
             metadata["training_noise"] = noise
         metadata["learning_rate"] = record["chosen_learning_rate"]
         metadata["command"] = (
-            "python -m spen_keras.denoising.equal_effort train --rows "
-            f"{row}; then select")
+            f"spen-keras equal-effort train --rows {row}; then select")
         presets.write_json(staging / "metadata.json", metadata)
         presets.load_preset(str(staging))  # verify before replacing
         backup = target.with_name(f".{row}.old")
@@ -371,7 +437,9 @@ def training_curves_figure(path, records, labels=None):
     return path
 
 
-def _limit_threads(threads):
+def limit_threads(threads):
+    """TensorFlow's intra- and inter-op threads (0: its default); one
+    worker per core shares a machine best."""
     if threads:
         import tensorflow as tf
 
@@ -379,178 +447,78 @@ def _limit_threads(threads):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """A run of the protocol beyond Table 1's rows: a row's architecture
-    trained with augmentation, on the other training sequence (for
-    leave-one-sequence-out validation) or with the noise-aware data term.
-    Trained at the rate chosen for `row` (its first rate until that row's
-    sweep has finished)."""
-
-    row: str
-    augmented: bool = False
-    train_sequences: tuple = TRAIN_SEQUENCES
-    validation_sequences: tuple = VALIDATION_SEQUENCES
-    noise_aware: bool = False
+def base_row(name):
+    """The Table 1 row whose rates a protocol row or variant trains at."""
+    return PROTOCOL_VARIANTS.get(name, name)
 
 
-VARIANTS = {
-    "dp_3_seq3": Variant("dp_3", train_sequences=(3,),
-                         validation_sequences=(2,)),
-    "dp_3_augmented": Variant("dp_3", augmented=True),
-    "dp_3_augmented_seq3": Variant("dp_3", augmented=True,
-                                   train_sequences=(3,),
-                                   validation_sequences=(2,)),
-    "feedforward_convnet_seq3": Variant("feedforward_convnet",
-                                        train_sequences=(3,),
-                                        validation_sequences=(2,)),
-    "feedforward_convnet_augmented": Variant("feedforward_convnet",
-                                             augmented=True),
-    "feedforward_convnet_augmented_seq3": Variant(
-        "feedforward_convnet", augmented=True, train_sequences=(3,),
-        validation_sequences=(2,)),
-    "dp_3_noise_aware": Variant("dp_3", augmented=True, noise_aware=True),
-}
-
-# The variants shipped as presets (rows beyond the paper); the others are
-# the second fold of the leave-one-sequence-out comparison.
-SHIPPED_VARIANTS = ("dp_3_augmented", "dp_3_noise_aware",
-                    "feedforward_convnet_augmented")
-
-# The order the workers take runs in: the rows of the paper's claims first.
-QUEUE = [
-    ("dp_20", 1e-3),
-    ("dp_3", 1e-3), ("dp_3", 3e-3),
-    ("feedforward_convnet", 1e-3), ("feedforward_convnet", 3e-3),
-    ("proximalnet", 1e-3), ("proximalnet", 3e-3),
-    ("dp_ssvm", 1e-3), ("dp_ssvm", 3e-3),
-    ("dp_20", 3e-3),
-    "dp_3_augmented", "dp_3_seq3", "dp_3_augmented_seq3",
-    "feedforward_convnet_augmented", "feedforward_convnet_seq3",
-    "feedforward_convnet_augmented_seq3",
-    ("foe_3", 3e-3), ("foe_3", 1e-2),
-    ("foe_3_icnn", 3e-3), ("foe_3_icnn", 1e-2),
-    ("dp_3_icnn", 1e-3), ("dp_3_icnn", 3e-3),
-    "dp_3_noise_aware",
-    ("foe_20_plus", 3e-3), ("foe_20_plus", 1e-2),
-    ("foe_20", 3e-3), ("foe_20", 1e-2),
-    ("foe_ssvm", 3e-3), ("foe_ssvm", 1e-2),
-    ("dp_3_icnn_paper", 1e-3), ("dp_3_icnn_paper", 3e-3),
-]
-
-
-def variant_rate(runs_dir, variant):
-    """The rate a variant trains at: its row's chosen one, once known."""
-    rates = LEARNING_RATES[variant.row]
-    if all(read_run(run_dir(runs_dir, variant.row, r)) for r in rates):
-        return protocol_record(runs_dir, variant.row)[1][
-            "chosen_learning_rate"]
+def variant_rate(runs_dir, row):
+    """The rate a run outside `row`'s sweep (a variant of it) trains at:
+    the row's chosen one once both its runs have finished, else its first
+    rate."""
+    rates = LEARNING_RATES[row]
+    if all(read_run(run_dir(runs_dir, row, r)) for r in rates):
+        return protocol_record(runs_dir, row)[1]["chosen_learning_rate"]
     return rates[0]
 
 
-def variant_build(variant):
-    """The model builder of a variant (the row's, or with the noise-aware
-    data term)."""
-    from spen_keras.presets import get_spec
-
-    if not variant.noise_aware:
-        return get_spec(variant.row).recipe.build
-    from spen_keras.denoising.denoising_presets import noise_aware_build
-
-    return noise_aware_build(variant.row)
-
-
-def _train_queue_item(item, runs_dir, arrays_by_sequences):
-    from spen_keras.presets import get_spec
-
-    if isinstance(item, tuple):
-        row, rate = item
-        return train_run(get_spec(row), rate, runs_dir,
-                         arrays_by_sequences(VALIDATION_SEQUENCES))
-    from spen_keras.denoising.augmentation import Augmentation
-
-    variant = VARIANTS[item]
-    task = protocol_task(
-        augmentation=Augmentation() if variant.augmented else None,
-        train_sequences=variant.train_sequences)
-    return train_run(get_spec(variant.row), variant_rate(runs_dir, variant),
-                     runs_dir,
-                     arrays_by_sequences(variant.validation_sequences),
-                     task=task, build=variant_build(variant), name=item)
+def protocol_runs(rows=PROTOCOL_ROWS):
+    """The runs that train `rows`, in order: (row, rate) for each rate of a
+    Table 1 row's sweep, and a variant's name (its rate is known when its
+    turn comes: `variant_rate`)."""
+    check_rows(rows)
+    runs = []
+    for row in rows:
+        runs += ([(row, rate) for rate in LEARNING_RATES[row]]
+                 if row in LEARNING_RATES else [row])
+    return runs
 
 
-def _finished(item, runs_dir):
+def finished(runs_dir, item):
+    """Whether a run of `protocol_runs` (or a named run) has finished."""
     if isinstance(item, tuple):
         return read_run(run_dir(runs_dir, *item)) is not None
     return any(read_run(folder.parent) for folder in
                pathlib.Path(runs_dir).glob(f"{item}/lr_*/preset"))
 
 
-def work_queue(runs_dir, items):
-    """Trains the queue's unfinished runs in order; a run another worker
-    holds (its backup folder is locked) is skipped. Several workers can
-    share one queue."""
-    import keras
+def train_item(item, runs_dir, validation):
+    """Trains one run of `protocol_runs`.
 
+    Args:
+        item: (row, rate) of a sweep, or the name of a variant.
+        validation: `validation(sequences)` -> the validation arrays.
+    """
+    from spen_keras.presets import get_spec
+
+    if isinstance(item, tuple):
+        row, rate = item
+        return train_run(get_spec(row), rate, runs_dir,
+                         validation(VALIDATION_SEQUENCES))
+    return train_run(get_spec(item), variant_rate(runs_dir, base_row(item)),
+                     runs_dir, validation(VALIDATION_SEQUENCES))
+
+
+def work_queue(runs_dir, items, train=train_item):
+    """Trains the unfinished of `items` in order, each by
+    `train(item, runs_dir, validation)`; a run another worker holds (its
+    backup folder is locked) is skipped. Several workers can share one
+    queue."""
     from spen_keras.resumable_training import BackupError
 
     cache = {}
 
-    def arrays_by_sequences(sequences):
+    def validation(sequences):
         if sequences not in cache:
             cache[sequences] = validation_arrays(sequences)
         return cache[sequences]
 
     for item in items:
-        if _finished(item, runs_dir):
+        if finished(runs_dir, item):
             continue
         print(f"== {item}", flush=True)
         keras.backend.clear_session()
         try:
-            _train_queue_item(item, runs_dir, arrays_by_sequences)
+            train(item, runs_dir, validation)
         except BackupError as error:
             print(f"   skipped ({error})", flush=True)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m spen_keras.denoising.equal_effort",
-        description="Table 1's equal-effort protocol: train every learned "
-                    "row at two learning rates, validate on a held-out "
-                    "training sequence, select.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser(
-        "train", help="train the protocol's runs (resumable; several "
-                      "workers may share one --runs-dir)")
-    train.add_argument("--runs-dir", required=True)
-    train.add_argument("--rows", nargs="+", default=None,
-                       help="only these rows/variants (default: the whole "
-                            "queue)")
-    train.add_argument("--threads", type=int, default=0)
-    choose = commands.add_parser("select")
-    choose.add_argument("--runs-dir", required=True)
-    choose.add_argument("--presets-dir", required=True)
-    choose.add_argument("--rows", nargs="+",
-                        default=list(LEARNING_RATES) + list(SHIPPED_VARIANTS))
-    choose.add_argument("--force", action="store_true")
-    choose.add_argument("--partial", action="store_true",
-                        help="select rows whose sweep is incomplete")
-    args = parser.parse_args(argv)
-    known = set(LEARNING_RATES) | set(VARIANTS)
-    unknown = sorted(set(args.rows or ()) - known)
-    if unknown:
-        parser.error(f"not a learned Table 1 row or variant: "
-                     f"{', '.join(unknown)}")
-    if args.command == "select":
-        select(args.runs_dir, args.presets_dir, args.rows, args.force,
-               args.partial)
-        return 0
-    _limit_threads(args.threads)
-    items = [item for item in QUEUE if args.rows is None
-             or (item[0] if isinstance(item, tuple) else item) in args.rows]
-    work_queue(args.runs_dir, items)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
