@@ -2,8 +2,9 @@
 # Every CPU benchmark in sequence, as recorded in RESULTS.md: run it on an
 # otherwise idle machine (nothing else on the cores), since the peer
 # comparison and the roofline fractions are ratios of times measured here.
-# About 55 minutes on 2 cores. Each script appends its own section to
-# RESULTS.md and writes its JSON under results/.
+# About 25 minutes on 2 cores. Each script appends its own section to
+# RESULTS.md and writes its JSON under results/. (The quality studies are
+# experiments/run_all.sh.)
 #
 #   bash benchmarks/run_all.sh            # with the project's .venv
 #   PYTHON=python3 bash benchmarks/run_all.sh
@@ -20,8 +21,4 @@ run benchmarks.peer_pytorch > /dev/null      # needs: pip install torch==2.13.0
 run benchmarks.inference --dtype-policy float32 mixed_bfloat16 --mixed-modes tf_function > /dev/null
 run benchmarks.scaling > /dev/null
 run benchmarks.distributed_training > /dev/null
-run benchmarks.noise_levels > /dev/null       # presets at 0.5x / 1x / 2x noise
-run benchmarks.denoising_safety --split test > /dev/null  # quiet frames, raw frames, the plausibility guard
-run benchmarks.mlc_own_data > /dev/null       # multi-label, own data: SPEN-E2E vs MLP, 3 seeds
-run benchmarks.own_data_finetuning > /dev/null  # denoising, own data: fine-tuning dp_3 on procedural rooms
 echo "== $(date -u +%H:%M:%S) done" >&2

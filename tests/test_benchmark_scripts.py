@@ -1,7 +1,8 @@
 """Fast checks of the benchmark scripts' own logic (no benchmark is run),
-and of the folder's layout: a package of scripts run as
-`python -m benchmarks.NAME` that share `benchmarks.common` and import no
-other script of the folder."""
+and of the layout of benchmarks/ and experiments/: packages of scripts run
+as `python -m benchmarks.NAME` (`experiments.NAME`) that share
+`benchmarks.common` and import no other script of their folder, and that
+the library imports neither."""
 
 import ast
 import importlib
@@ -15,15 +16,17 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
-SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.name != "__init__.py")
+EXPERIMENTS = ROOT / "experiments"
+SCRIPTS = sorted(p for folder in (BENCHMARKS, EXPERIMENTS)
+                 for p in folder.glob("*.py") if p.name != "__init__.py")
 
 
-def import_benchmark(name):
-    """`benchmarks.NAME`, imported as `python -m` from the repository root
-    would (the root on the path)."""
+def import_benchmark(name, package="benchmarks"):
+    """`benchmarks.NAME` (or `experiments.NAME`), imported as `python -m`
+    from the repository root would (the root on the path)."""
     sys.path.insert(0, str(ROOT))
     try:
-        return importlib.import_module(f"benchmarks.{name}")
+        return importlib.import_module(f"{package}.{name}")
     finally:
         sys.path.remove(str(ROOT))
 
@@ -160,6 +163,44 @@ def test_benchmarks_share_only_common_and_never_touch_sys_path():
     assert layout_violations(BENCHMARKS) == []
 
 
+def test_experiments_import_no_other_experiment_and_never_sys_path():
+    assert (EXPERIMENTS / "__init__.py").is_file()
+    assert layout_violations(EXPERIMENTS, allowed=()) == []
+
+
+def test_experiments_use_only_the_librarys_public_names():
+    """No `_name` of spen_keras is imported or reached for, and the package
+    is entered through its modules, never its folder layout."""
+    found = []
+    for path in sorted(EXPERIMENTS.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and (
+                    node.module or "").startswith("spen_keras"):
+                names = node.module.split(".") + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [part for alias in node.names
+                         if alias.name.startswith("spen_keras")
+                         for part in alias.name.split(".")]
+            elif isinstance(node, ast.Attribute):
+                names = [node.attr]
+            found += [f"{path.name}:{node.lineno}: {name}" for name in names
+                      if name.startswith("_") and not name.startswith("__")]
+    assert found == []
+
+
+def test_the_library_imports_neither_benchmarks_nor_experiments():
+    found = []
+    for path in sorted((ROOT / "spen_keras").rglob("*.py")) + [
+            ROOT / "spen_keras_launcher.py"]:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found += [f"{path.relative_to(ROOT)}:{line}: {module}"
+                  for line, module in _imported_modules(tree, "spen_keras")
+                  if module.split(".")[0] in ("benchmarks", "experiments")]
+    assert found == []
+
+
 def test_the_layout_check_catches_what_it_forbids(tmp_path):
     folder = tmp_path / "benchmarks"
     folder.mkdir()
@@ -176,6 +217,8 @@ def test_the_layout_check_catches_what_it_forbids(tmp_path):
         "benchmarks.b"]
 
 
-@pytest.mark.parametrize("script", [p.stem for p in SCRIPTS])
-def test_every_benchmark_imports_as_a_module(script):
-    import_benchmark(script)
+@pytest.mark.parametrize("script", [f"{p.parent.name}.{p.stem}"
+                                    for p in SCRIPTS])
+def test_every_benchmark_and_experiment_imports_as_a_module(script):
+    package, name = script.split(".")
+    import_benchmark(name, package)

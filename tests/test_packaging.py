@@ -23,6 +23,12 @@ def test_setup_cfg_lists_every_package_folder():
             found.add(".".join((package,) + relative))
     assert found == listed, f"setup.cfg packages differ: {found ^ listed}"
     assert "datasets" not in listed and "zoo" not in listed
+    # The repository's benchmarks and experiments are packages too (run as
+    # `python -m benchmarks.NAME`), never installed.
+    assert (ROOT / "benchmarks" / "__init__.py").is_file()
+    assert (ROOT / "experiments" / "__init__.py").is_file()
+    assert not {p for p in listed if p.split(".")[0] in (
+        "benchmarks", "experiments", "tests")}, listed
 
 
 def test_embedded_frames_and_licence_ship_with_the_package():

@@ -61,9 +61,10 @@ def test_wheel_holds_the_packages_data_and_presets(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     tops = {n.split("/")[0] for n in names}
     # datasets/ and zoo/ install under spen_keras, never at the top level;
-    # tests and benchmarks are not shipped.
+    # tests, benchmarks and experiments are not shipped.
     assert "spen_keras" in tops
-    assert not tops & {"datasets", "zoo", "tests", "benchmarks"}, tops
+    assert not tops & {"datasets", "zoo", "tests", "benchmarks",
+                       "experiments"}, tops
     presets = ROOT / "zoo" / "presets"
     for folder in sorted(p for p in presets.iterdir() if p.is_dir()):
         for file in folder.iterdir():

@@ -10,8 +10,8 @@ wins. Depths are millimetres, rounded to whole millimetres, 0 beyond 4.5 m
 (no reading). The frames differ from the 7-Scenes stairs in content
 (piecewise-planar, sharp depth edges) and depth statistics: a source the
 shipped presets were not trained on, for trying `spen-keras train
---data-dir` (docs/own_data_denoising.md) and for
-benchmarks/own_data_finetuning.py.
+--data-dir` (docs/own_data_denoising.md) and for the repository's
+experiments/own_data_finetuning.py.
 
 >>> frame = render_frame(np.random.default_rng(0), (48, 64))
 >>> frame.dtype, frame.shape, bool(500 < np.median(frame[frame > 0]) < 4500)

@@ -10,9 +10,12 @@
    and without augmentation (the protocol's runs in --runs-dir), at the same
    three noise levels; reported per fold and as the mean of the two folds.
 
-Run: python -m benchmarks.augmentation_effect --runs-dir RUNS
+The runs folder is the equal-effort protocol's, with the second folds
+trained: `python -m experiments.equal_effort_queue --runs-dir RUNS`.
+
+Run: python -m experiments.augmentation_effect --runs-dir RUNS
          [--old NAME=DIR ...]
-Prints the tables, writes benchmarks/results/augmentation_effect.json and
+Prints the tables, writes experiments/results/augmentation_effect.json and
 appends to RESULTS.md.
 """
 
@@ -24,6 +27,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import common  # noqa: E402
+from experiments import record_results  # noqa: E402
 
 LEVELS = (0.5, 1.0, 2.0)
 TRAINING_SCALE = 27.5
@@ -150,11 +154,11 @@ def main(argv=None):
     lines += [line(name, values["mean"]) for name, values in loso.items()]
     text = "\n".join(lines) + "\n"
     print(text)
-    common.record_results(
-        {"machine": common.machine(), "levels": list(LEVELS),
-         "noisy_input": noisy, "test": test_rows,
-         "leave_one_sequence_out": loso, "seconds": round(seconds, 1)},
-        os.path.join(common.RESULTS_DIR, "augmentation_effect.json"), text)
+    record_results({"machine": common.machine(), "levels": list(LEVELS),
+                    "noisy_input": noisy, "test": test_rows,
+                    "leave_one_sequence_out": loso,
+                    "seconds": round(seconds, 1)},
+                   "augmentation_effect", text)
 
 
 if __name__ == "__main__":

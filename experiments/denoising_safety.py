@@ -19,8 +19,8 @@ Every denoising preset is run through `spen_keras.denoising.denoise_frame`
 data the quiet-frame ratio and the plausibility limits were chosen on;
 `--split test` (sequences 1 and 4) is the reported table.
 
-Run: python -m benchmarks.denoising_safety --split test [PRESET ...]
-Writes benchmarks/results/denoising_safety_SPLIT.json and appends the
+Run: python -m experiments.denoising_safety --split test [PRESET ...]
+Writes experiments/results/denoising_safety_SPLIT.json and appends the
 tables to RESULTS.md.
 """
 
@@ -35,6 +35,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import common  # noqa: E402
+from experiments import record_results  # noqa: E402
 
 LEVELS = {"validation": (0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0),
           "test": (0.25, 0.5, 1.0, 2.0)}
@@ -237,11 +238,9 @@ def main(argv=None):
     text = markdown(result, args.split, seconds)
     print(text)
     if not args.no_record:
-        common.record_results(
-            {"machine": common.machine(), "split": args.split, **result,
-             "seconds": round(seconds, 1)},
-            os.path.join(common.RESULTS_DIR,
-                         f"denoising_safety_{args.split}.json"), text)
+        record_results({"machine": common.machine(), "split": args.split,
+                        **result, "seconds": round(seconds, 1)},
+                       f"denoising_safety_{args.split}", text)
 
 
 if __name__ == "__main__":

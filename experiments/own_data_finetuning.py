@@ -16,9 +16,9 @@ the resumable trainer); the test PSNRs are what `spen-keras denoise-eval
 --data-dir test --all-frames --noise-scale 0.25 --presets dp_3 ./BEST`
 prints (same function, same noisy frames for both presets).
 
-Run: python benchmarks/own_data_finetuning.py [--workdir DIR]
+Run: python -m experiments.own_data_finetuning [--workdir DIR]
 [--noise-scale S]  (about 5 minutes on 2 cores). Prints the figures and
-writes benchmarks/results/own_data_finetuning.json
+writes experiments/results/own_data_finetuning.json
 (own_data_finetuning_<S>x.json for another level).
 """
 
@@ -33,7 +33,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+from experiments import RESULTS_DIR  # noqa: E402
+
+RESULTS = pathlib.Path(RESULTS_DIR)
 SHAPE = (240, 320)
 TUNE_FRAMES, TEST_FRAMES = 12, 6
 # The sensor's noise, as a multiple of the benchmark's (--noise-scale).

@@ -7,9 +7,9 @@ seeds, so only the level differs) and reports PSNR and the change from 1x.
 A denoiser that is not tied to its training noise should gain at 0.5x and
 lose little at 2x.
 
-Run: python -m benchmarks.noise_levels [PRESET ...]   (about 5 minutes for
+Run: python -m experiments.noise_levels [PRESET ...]   (about 5 minutes for
 the default rows on 2 cores). Prints the table, writes
-benchmarks/results/noise_levels.json and appends to RESULTS.md.
+experiments/results/noise_levels.json and appends to RESULTS.md.
 """
 
 import argparse
@@ -19,6 +19,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import common  # noqa: E402
+from experiments import record_results  # noqa: E402
 
 LEVELS = (0.5, 1.0, 2.0)
 TRAINING_SCALE = 27.5
@@ -82,11 +83,10 @@ def main(argv=None):
     seconds = time.perf_counter() - started
     text = markdown(noisy, results, seconds)
     print(text)
-    common.record_results(
-        {"machine": common.machine(), "levels": list(LEVELS),
-         "training_scale": TRAINING_SCALE, "noisy_input": noisy,
-         "psnr": results, "seconds": round(seconds, 1)},
-        os.path.join(common.RESULTS_DIR, "noise_levels.json"), text)
+    record_results({"machine": common.machine(), "levels": list(LEVELS),
+                    "training_scale": TRAINING_SCALE, "noisy_input": noisy,
+                    "psnr": results, "seconds": round(seconds, 1)},
+                   "noise_levels", text)
 
 
 if __name__ == "__main__":

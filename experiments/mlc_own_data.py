@@ -11,9 +11,9 @@ threshold on the validation rows; the test rows are only scored. Reports
 each seed's test example-F1, and the mean and spread per recipe; the target
 is SPEN-E2E at least as good as the MLP.
 
-Run: python -m benchmarks.mlc_own_data [--steps N]   (about 15 minutes on
+Run: python -m experiments.mlc_own_data [--steps N]   (about 15 minutes on
 2 cores with the full recipes). Prints the table, writes
-benchmarks/results/mlc_own_data.json and appends to RESULTS.md.
+experiments/results/mlc_own_data.json and appends to RESULTS.md.
 """
 
 import argparse
@@ -24,6 +24,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import common  # noqa: E402
+from experiments import record_results  # noqa: E402
 
 RECIPES = ("spen_e2e", "mlp")
 SEEDS = (0, 1, 2)
@@ -114,15 +115,15 @@ def main(argv=None):
     if {"spen_e2e", "mlp"} <= set(results):
         gap = round(results["spen_e2e"]["seed_summary"]["mean"]
                     - results["mlp"]["seed_summary"]["mean"], 2)
-    common.record_results(
-        {"machine": common.machine(), "data_seed": DATA_SEED,
-         "splits": {k: list(v) for k, v in SPLITS.items()},
-         "steps": args.steps, "results": results,
-         "spen_e2e_minus_mlp": gap,
-         "target_met": None if gap is None else gap >= 0,
-         "seconds": round(seconds, 1),
-         "command": " ".join(["python", *sys.argv])},
-        os.path.join(common.RESULTS_DIR, "mlc_own_data.json"), text)
+    record_results({"machine": common.machine(), "data_seed": DATA_SEED,
+                    "splits": {k: list(v) for k, v in SPLITS.items()},
+                    "steps": args.steps, "results": results,
+                    "spen_e2e_minus_mlp": gap,
+                    "target_met": None if gap is None else gap >= 0,
+                    "seconds": round(seconds, 1),
+                    "command": " ".join(["python -m experiments.mlc_own_data",
+                                         *sys.argv[1:]])},
+                   "mlc_own_data", text)
 
 
 if __name__ == "__main__":
