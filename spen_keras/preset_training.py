@@ -28,7 +28,7 @@ import os
 import pathlib
 import platform
 import shutil
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import keras
 import numpy as np
@@ -47,55 +47,274 @@ class TrainingDivergedError(RuntimeError):
     """Training met NaN/Inf; the preset was not written."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One phase of a training run (`fit_resumably`).
+
+    Attributes:
+        steps: the phase's optimizer steps.
+        learning_rate: a rate or a Keras schedule: the model is compiled
+            afresh at the phase's start (`compile(model, learning_rate)`,
+            a new optimizer); None continues the optimizer of the phase
+            before (its moments and schedule).
+        frozen: layers that do not train in this phase (every other layer
+            frozen by another phase trains).
+        steps_per_epoch: steps between two checkpoints (and validations)
+            in this phase; None: the run's.
+        description: one line for the progress output.
+    """
+
+    steps: int
+    learning_rate: Any = None
+    frozen: tuple = ()
+    steps_per_epoch: Optional[int] = None
+    description: str = ""
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Model selection on validation data: after every epoch scores the
+    model (`score(model)` -> (value, facts dict), or None when its
+    predictions are not finite, which stops the run); `restore_best`
+    puts back the weights of the best-scoring epoch. Its state travels in
+    the run's checkpoint (`TrainingCheckpoint(extras=...)`), so a resumed
+    run selects exactly what an uninterrupted one does.
+
+    Attributes:
+        history: [(epoch, value, facts)] of the current phase.
+        best: the best value so far (-inf before any).
+    """
+
+    def __init__(self, score, log=None, metric="score"):
+        super().__init__()
+        self.score, self.log, self.metric = score, log, metric
+        self.reset()
+
+    def reset(self):
+        self.history, self.best, self.best_weights = [], -np.inf, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training:
+            return
+        scored = self.score(self.model)
+        if scored is None:
+            self.model.stop_training = True  # reported by `raise_if_diverged`
+            return
+        value, facts = scored
+        self.history.append((epoch, round(float(value), 3), facts))
+        if self.log:
+            details = ", ".join(f"{k} {v:.2f}" if isinstance(v, float)
+                                else f"{k} {v}" for k, v in facts.items())
+            self.log(f"  epoch {epoch + 1}: validation {self.metric} "
+                     f"{value:.2f}" + (f" ({details})" if details else ""))
+        if value > self.best:
+            self.best = float(value)
+            self.best_weights = self.model.get_weights()
+
+    def restore_best(self, model):
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
+
+    def get_state(self):
+        return ({"history": self.history, "best": self.best,
+                 "has_weights": self.best_weights is not None},
+                list(self.best_weights or []))
+
+    def set_state(self, facts, arrays):
+        self.history = [tuple(entry) for entry in facts["history"]]
+        self.best = float(facts["best"])
+        self.best_weights = list(arrays) if facts["has_weights"] else None
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What `fit_resumably` returns: the run's checkpoints (one per phase)
+    and facts. Call `finish()` once the trained model is written."""
+
+    checkpoints: list
+    selections: list  # per phase: its BestEpoch history, or None
+
+    @property
+    def wall_time_s(self):
+        return sum(c.wall_time_s for c in self.checkpoints)
+
+    @property
+    def resumed_at(self):
+        at, start = [], 0
+        for checkpoint, steps in zip(self.checkpoints, self._steps):
+            at += [start + done for done in checkpoint.resumed_at]
+            start += steps
+        return at
+
+    def finish(self):
+        """Deletes the run's checkpoints (and its backup folder if nothing
+        else is in it)."""
+        for checkpoint in self.checkpoints:
+            checkpoint.finish()
+        for folder in [*(c.folder for c in self.checkpoints),
+                       self._backup_dir]:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def _set_frozen(model, phase, phases):
+    for layer in {id(l): l for p in phases for l in p.frozen}.values():
+        layer.trainable = not any(layer is f for f in phase.frozen)
+
+
 def fit_resumably(model, dataset_from, steps, backup_dir, identity, name,
                   steps_per_epoch=STEPS_PER_EPOCH, callbacks=(), verbose=1,
-                  on_restore=None):
-    """`model.fit` for exactly `steps` steps, resumable and guarded: the
-    loop of a family trainer that does not go through `train_keras_preset`
-    (which adds tf.distribute to the same steps).
+                  on_restore=None, phases=None, compile=None,
+                  selection=None, strategy=None, batch_size=None,
+                  shardable=False, log=None):
+    """The training loop of every trainable preset: `model.fit` for
+    exactly `steps` steps (in `phases`), resumable, guarded, optionally
+    selecting the best epoch and distributed.
 
-    Locks `backup_dir` (`BackupLock`), restores a checkpoint of the same
-    run (`identity`) and checkpoints the full state every epoch of at most
+    Locks `backup_dir` (`BackupLock`; in a cluster only the chief), restores
+    a checkpoint of the same run (`identity`) and checkpoints the full state
+    (model, optimizer, the selection's best epoch) every epoch of at most
     `steps_per_epoch` steps (`TrainingCheckpoint`), so a killed run started
     again resumes exactly; stops on NaN/Inf and raises
     `TrainingDivergedError` instead of returning a broken model.
 
     Args:
-        model: a compiled Keras model (its optimizer built if the caller
-            changes which variables train during the run).
-        dataset_from: `dataset_from(done)` -> the training stream with the
-            `done` batches already used skipped (deterministic streams
-            resume exactly).
-        steps: the run's steps.
-        backup_dir: the run's backup folder.
+        model: a Keras model, compiled unless every phase compiles it
+            (built and compiled under `strategy.scope()` with a strategy).
+        dataset_from: `dataset_from(done)` -> the training stream of global
+            batches with the first `done` batches of the run skipped
+            (deterministic streams resume exactly); with `shardable`, it
+            also takes `shard=(first_row, rows)` (`distribute`).
+        steps: the run's steps (the phases' sum when `phases` are given).
+        backup_dir: the run's backup folder (phase k of several keeps its
+            checkpoint in `backup_dir/phase_k`).
         identity: a JSON-able dict naming the run.
         name: the run's name in messages.
+        steps_per_epoch: at most this many steps between two checkpoints.
         callbacks: further Keras callbacks.
-        on_restore: optional `on_restore(done)`, called after the restore
-            and before the first step (e.g. to clamp layers).
+        on_restore: `on_restore(done)`, called after the restore and before
+            the first step (single-phase runs; e.g. to clamp layers).
+        phases: `Phase`s run in order on one stream (default: one phase of
+            `steps`). A phase with a `learning_rate` compiles the model
+            afresh with `compile(model, learning_rate)`.
+        compile: `compile(model, learning_rate)` (a recipe's `compile`).
+        selection: a `BestEpoch`: each phase ends on its best epoch.
+        strategy: None, "default", "mirrored", "multiworker" or a
+            `tf.distribute.Strategy` (`spen_keras.distribute`): each step's
+            global batch of `batch_size` examples is split across replicas.
+        batch_size, shardable: the global batch and whether `dataset_from`
+            takes `shard` (with a strategy).
+        log: where the run's messages go (the lock's note, resuming, each
+            phase's description); default `print` when `verbose`.
 
     Returns:
-        The `TrainingCheckpoint` (wall time, resumed-at steps; call its
-        `finish()` once the trained model is written).
+        A `TrainingRun` (wall time, resumed-at steps; call its `finish()`
+        once the trained model is written).
     """
-    per_epoch, epochs = epochs_for(steps, steps_per_epoch)
-    with BackupLock(backup_dir) as lock:
-        if lock.note and verbose:
-            print(lock.note)
-        checkpoint = TrainingCheckpoint(backup_dir, identity, per_epoch)
+    phases = list(phases or [Phase(steps)])
+    if sum(p.steps for p in phases) != steps:
+        raise ValueError(f"The phases' steps {[p.steps for p in phases]} do "
+                         f"not add up to the run's {steps}.")
+    strategy = distribute.get_strategy(strategy)
+    distributed = distribute.strategy_name(strategy) != "default"
+    chief = distribute.is_chief(strategy)
+    if not chief:
+        verbose, log = 0, None
+    elif log is None and verbose:
+        log = print
+    log = log or (lambda message: None)
+    backup_dir = pathlib.Path(backup_dir)
+    scratch = distribute.worker_scratch_dir(strategy)
+    # Only the chief locks the backup folder: the workers of one cluster
+    # must not refuse each other (they may share a filesystem).
+    lock = BackupLock(backup_dir) if chief else contextlib.nullcontext()
+    run = TrainingRun([], [])
+    run._steps, run._backup_dir = [p.steps for p in phases], backup_dir
+    try:
+        with lock:
+            if chief and lock.note:
+                log(lock.note)
+            start = 0
+            for index, phase in enumerate(phases):
+                folder = (backup_dir if len(phases) == 1
+                          else backup_dir / f"phase_{index}")
+                _run_phase(model, phase, phases, index, folder, scratch,
+                           dataset_from, start, identity, name,
+                           phase.steps_per_epoch or steps_per_epoch,
+                           callbacks, verbose, log, on_restore, compile,
+                           selection, strategy, distributed, chief,
+                           batch_size, shardable, run)
+                start += phase.steps
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for phase in phases:
+            for layer in phase.frozen:
+                layer.trainable = True
+    return run
+
+
+def _run_phase(model, phase, phases, index, folder, scratch, dataset_from,
+               start, identity, name, steps_per_epoch, callbacks, verbose,
+               log, on_restore, compile, selection, strategy, distributed, chief,
+               batch_size, shardable, run):
+    per_epoch, epochs = epochs_for(phase.steps, steps_per_epoch)
+    if len(phases) > 1:
+        identity = {**identity, "phase": index}
+    if phase.frozen or any(p.frozen for p in phases):
+        if phase.learning_rate is None and model.optimizer is not None:
+            # Built on every variable before any is frozen, so that freeing
+            # a layer later finds its optimizer slots.
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+        _set_frozen(model, phase, phases)
+    if phase.learning_rate is not None:
+        with strategy.scope():
+            compile(model, phase.learning_rate)
+    elif model.optimizer is None:
+        raise ValueError(f"{name}: compile the model, or give the first "
+                         "phase a learning rate.")
+    else:
+        model.make_train_function(force=True)
+    extras = [] if selection is None else [selection]
+    if selection is not None:
+        selection.reset()
+    if chief:
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = TrainingCheckpoint(folder, identity, per_epoch, extras)
+    else:
+        checkpoint = _WorkerCheckpoint(folder, scratch, identity, per_epoch,
+                                       extras)
+    with strategy.scope():
         done = checkpoint.restore(model)
-        if done and verbose:
-            print(f"Resuming {name} from its backup in {backup_dir}: "
-                  f"{done} of {steps} steps done.")
-        if on_restore is not None:
-            on_restore(done)
-        model.fit(dataset_from(done), steps_per_epoch=per_epoch,
-                  epochs=epochs, initial_epoch=done // per_epoch,
-                  shuffle=False, verbose=verbose,
-                  callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
-                             *callbacks])
-        raise_if_diverged(model, name, backup_dir)
-    return checkpoint
+    _check_workers_agree(strategy, done, folder)
+    if done and done < phase.steps:
+        log(f"Resuming {name} from its backup in {folder}: {done} of "
+            f"{phase.steps} steps done.")
+    if phase.description and done < phase.steps:
+        log(f" {phase.description}")
+    if on_restore is not None:
+        on_restore(done)
+    skip = start + done
+
+    def global_batches(**shard):
+        return dataset_from(skip, **shard)
+
+    dataset = (distribute.distribute_global_batches(
+        strategy, global_batches, batch_size, shardable=shardable)
+        if distributed else global_batches())
+    model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
+              initial_epoch=done // per_epoch, shuffle=False,
+              verbose=verbose,
+              callbacks=[keras.callbacks.TerminateOnNaN(), *extras,
+                         checkpoint, *callbacks])
+    raise_if_diverged(model, name, folder)
+    if selection is not None:
+        selection.restore_best(model)
+    run.checkpoints.append(checkpoint)
+    run.selections.append(None if selection is None
+                          else list(selection.history))
 
 
 def raise_if_diverged(model, name, backup_dir):
@@ -316,8 +535,8 @@ class _WorkerCheckpoint(TrainingCheckpoint):
     folder, writes into the worker's own scratch folder."""
 
     def __init__(self, chief_folder, scratch_folder, identity,
-                 steps_per_epoch):
-        super().__init__(scratch_folder, identity, steps_per_epoch)
+                 steps_per_epoch, extras=()):
+        super().__init__(scratch_folder, identity, steps_per_epoch, extras)
         self._chief_path = pathlib.Path(chief_folder) / CHECKPOINT
 
     def restore(self, model):
@@ -411,7 +630,6 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
     else:
         verbose = 0
     steps = steps or recipe.steps
-    per_epoch, epochs = epochs_for(steps, steps_per_epoch)
     identity = {"preset": spec.name, "steps": steps,
                 "batch_size": recipe.batch_size, "seed": recipe.seed,
                 "learning_rate": recipe.learning_rate,
@@ -420,74 +638,37 @@ def train_keras_preset(spec, output_dir, backup_dir, steps=None, command=None,
         identity["init_from"] = recipe.init_from
     if getattr(recipe.task, "identity", None):
         identity["data"] = recipe.task.identity
-    scratch = distribute.worker_scratch_dir(strategy)
-    # Only the chief locks the backup folder: the workers of one cluster
-    # must not refuse each other (they may share a filesystem).
-    lock = BackupLock(backup_dir) if chief else contextlib.nullcontext()
+    with strategy.scope():
+        model = build_for_training(spec, presets_root)
+    # Cosine decay: large steps early, and late updates too small to undo
+    # the result (a constant rate let a DeepPrior run jump out of its basin).
+    schedule = keras.optimizers.schedules.CosineDecay(
+        recipe.learning_rate, decay_steps=steps, alpha=0.05)
+    # The stream is a deterministic function of the seed and the element
+    # index: skipping the batches already used resumes it exactly.
+    run = fit_resumably(
+        model, lambda done, **shard: recipe.task.training_dataset(
+            recipe.batch_size, recipe.seed, **shard).skip(done),
+        steps, backup_dir, identity, spec.name,
+        steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+        verbose=verbose, phases=[Phase(steps, learning_rate=schedule)],
+        compile=recipe.compile, strategy=strategy,
+        batch_size=recipe.batch_size, shardable=recipe.task.shards_input)
+    if not chief:
+        return None
+    metadata = _evaluate_and_save(spec, model, run, steps, command,
+                                  overwrite, output_dir, backup_dir,
+                                  strategy, distributed)
     try:
-        with lock:
-            if chief and lock.note and verbose:
-                print(lock.note)
-            if chief:
-                checkpoint = TrainingCheckpoint(backup_dir, identity,
-                                                per_epoch)
-            else:
-                checkpoint = _WorkerCheckpoint(backup_dir, scratch, identity,
-                                               per_epoch)
-            metadata = _train_locked(
-                spec, output_dir, backup_dir, steps, command, presets_root,
-                verbose, per_epoch, epochs, callbacks, overwrite, strategy,
-                distributed, chief, checkpoint)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if chief:
-        try:
-            pathlib.Path(backup_dir).rmdir()  # only if nothing else is in it
-        except OSError:
-            pass
+        pathlib.Path(backup_dir).rmdir()  # only if nothing else is in it
+    except OSError:
+        pass
     return metadata
 
 
-def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
-                  verbose, per_epoch, epochs, callbacks, overwrite, strategy,
-                  distributed, chief, checkpoint):
+def _evaluate_and_save(spec, model, run, steps, command, overwrite,
+                       output_dir, backup_dir, strategy, distributed):
     recipe = spec.recipe
-    with strategy.scope():
-        model = build_for_training(spec, presets_root)
-        # Cosine decay: large steps early, and late updates too small to
-        # undo the result (a constant rate let a DeepPrior run jump out of
-        # its basin).
-        schedule = keras.optimizers.schedules.CosineDecay(
-            recipe.learning_rate, decay_steps=steps, alpha=0.05)
-        recipe.compile(model, schedule)
-        done = checkpoint.restore(model)
-    _check_workers_agree(strategy, done, backup_dir)
-    if done and verbose:
-        print(f"Resuming {spec.name} from its backup in {backup_dir}: "
-              f"{done} of {steps} steps done.")
-
-    # The stream is a deterministic function of the seed and the element
-    # index: skipping the batches already used resumes it exactly.
-    def global_batches(**shard):
-        return recipe.task.training_dataset(recipe.batch_size, recipe.seed,
-                                            **shard).skip(done)
-
-    if distributed:
-        dataset = distribute.distribute_global_batches(
-            strategy, global_batches, recipe.batch_size,
-            shardable=recipe.task.shards_input)
-    else:
-        dataset = global_batches()
-    model.fit(dataset, steps_per_epoch=per_epoch, epochs=epochs,
-              initial_epoch=done // per_epoch, shuffle=False,
-              verbose=verbose,
-              callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint,
-                         *callbacks])
-    wall = checkpoint.wall_time_s
-    raise_if_diverged(model, spec.name, backup_dir)
-    if not chief:
-        return None
     extra = {}
     if recipe.init_from:
         extra["init_from"] = recipe.init_from
@@ -498,10 +679,9 @@ def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
             "replicas": strategy.num_replicas_in_sync,
             "workers": distribute.num_workers(strategy)}
     metadata = preset_metadata(
-        spec, recipe.task.evaluate(model), wall,
+        spec, recipe.task.evaluate(model), run.wall_time_s,
         command or f"spen-keras train --preset {spec.name}",
-        seed=recipe.seed, steps=per_epoch * epochs,
-        resumed_at_steps=checkpoint.resumed_at,
+        seed=recipe.seed, steps=steps, resumed_at_steps=run.resumed_at,
         batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
         learning_rate_schedule="cosine decay to 5% over the run",
         warm_start=recipe.warm_start,
@@ -516,5 +696,5 @@ def _train_locked(spec, output_dir, backup_dir, steps, command, presets_root,
             f"{output_dir} ({error}). The trained state is kept in "
             f"{backup_dir}: run the same command again with a writable "
             "--output-dir to write it without training again.") from None
-    checkpoint.finish()
+    run.finish()
     return metadata

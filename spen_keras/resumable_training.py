@@ -144,10 +144,16 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         identity: a JSON-able dict naming the run (preset, steps, batch
             size, seed, ...); a checkpoint with another identity is refused.
         steps_per_epoch: steps between two checkpoints.
+        extras: objects whose state belongs to the run beside the model's
+            variables (e.g. the best epoch so far, `BestEpoch`): each has
+            `get_state()` -> (a JSON-able dict, a list of arrays) and
+            `set_state(dict, arrays)`; saved in the same file, so the two
+            can never disagree. Their callbacks must run before this one's.
     """
 
-    def __init__(self, folder, identity, steps_per_epoch):
+    def __init__(self, folder, identity, steps_per_epoch, extras=()):
         super().__init__()
+        self.extras = list(extras)
         self.folder = pathlib.Path(folder)
         self.path = self.folder / CHECKPOINT
         self.identity = identity
@@ -179,6 +185,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                     np.load(file, allow_pickle=False) as stored:
                 state = json.loads(str(stored["state"]))
                 values = [stored[f"v{i}"] for i in range(state["count"])]
+                extras = [[stored[f"e{k}_{i}"] for i in range(count)]
+                          for k, count in enumerate(
+                              state.get("extra_counts", []))]
         except Exception as error:  # zip, npz, json: all mean corrupt
             raise BackupError(
                 f"Backup {self.path} is corrupt ({type(error).__name__}: "
@@ -195,8 +204,16 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             raise BackupError(
                 f"Backup {self.path} holds variables of other shapes than "
                 f"this model's. {_recovery(self.folder)}")
+        if len(extras) != len(self.extras):
+            raise BackupError(
+                f"Backup {self.path} holds the state of {len(extras)} "
+                f"training callbacks, this run has {len(self.extras)}. "
+                + _recovery(self.folder))
         for variable, value in zip(variables, values):
             variable.assign(value)
+        for extra, facts, arrays in zip(self.extras, state.get(
+                "extra_states", []), extras):
+            extra.set_state(facts, arrays)
         self.steps_done = int(state["steps_done"])
         self.wall_time_before = float(state["wall_time_s"])
         self.resumed_at = list(state.get("resumed_at", [])) + [
@@ -218,14 +235,20 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                    if np.issubdtype(v.dtype, np.floating)):
             return  # keep the last good checkpoint
         self.steps_done = (epoch + 1) * self.steps_per_epoch
+        extras = [extra.get_state() for extra in self.extras]
         state = {"identity": self.identity, "steps_done": self.steps_done,
                  "wall_time_s": self.wall_time_s, "count": len(values),
-                 "resumed_at": self.resumed_at}
-        self._write_verified(values, state)
-
-    def _write_verified(self, values, state):
-        partial = self.path.with_name(CHECKPOINT + ".part.npz")
+                 "resumed_at": self.resumed_at,
+                 "extra_states": [facts for facts, _ in extras],
+                 "extra_counts": [len(arrays) for _, arrays in extras]}
         arrays = {f"v{i}": v for i, v in enumerate(values)}
+        for k, (_, extra_arrays) in enumerate(extras):
+            arrays.update({f"e{k}_{i}": np.asarray(a)
+                           for i, a in enumerate(extra_arrays)})
+        self._write_verified(arrays, state)
+
+    def _write_verified(self, arrays, state):
+        partial = self.path.with_name(CHECKPOINT + ".part.npz")
         with open(partial, "wb") as handle:
             np.savez(handle, state=json.dumps(state), **arrays)
             handle.flush()

@@ -140,7 +140,29 @@ def _local_worker(folder):
         result["restored_equal"][f"{writer}->{reader}"] = bool(
             done == 2 and len(expected) == len(restored) and all(
                 np.array_equal(a, b) for a, b in zip(expected, restored)))
+    result["mlc"] = _mlc_seed_per_strategy(default, mirrored)
     return result
+
+
+def _mlc_seed_per_strategy(default, mirrored):
+    """A multi-label SPEN (MLP pretraining, then its clamped and free
+    phases, 2 steps each; no dropout, whose masks differ per replica)
+    trained through the one loop on one device and mirrored."""
+    import dataclasses
+
+    from spen_keras import presets
+    from spen_keras.mlc import mlc_data
+    from spen_keras.mlc import mlc_training
+
+    recipe = dataclasses.replace(
+        presets.get_spec("mlc_bibtex_spen_e2e").recipe, steps=2,
+        pretrain_epochs=1, epochs=2, clamp_epochs=1, dropout=0.0,
+        seeds=(0,))
+    x = mlc_data.load("bibtex").test[0][:8]
+    return {name: mlc_training.train_one_seed(
+        recipe, 0, log=None, strategy=strategy)[0].probabilities(x).tolist()
+        for name, strategy in (("default", default),
+                               ("mirrored", mirrored))}
 
 
 # --- A SPEN with layer losses ----------------------------------------------
@@ -350,6 +372,11 @@ def test_checkpoint_restores_across_strategies(local, direction):
     assert local["restored_equal"][direction]
 
 
+def test_the_multi_label_trainer_mirrored_equals_one_device(local):
+    np.testing.assert_allclose(local["mlc"]["mirrored"],
+                               local["mlc"]["default"], rtol=1e-4, atol=1e-6)
+
+
 def test_two_workers_agree_with_one_process(runs):
     workers = runs["workers"]
     assert [r["replicas"] for r in workers] == [2, 2]
@@ -490,7 +517,7 @@ def test_malformed_tf_config_names_the_problem(tf_config, expected):
 
 
 @pytest.mark.parametrize("preset", ["bm3d", "srl_local_h"])
-def test_strategy_is_refused_for_non_keras_presets(tmp_path, preset):
+def test_strategy_is_refused_where_a_kind_does_not_distribute(tmp_path, preset):
     from spen_keras import presets
 
     with pytest.raises(presets.PresetError,

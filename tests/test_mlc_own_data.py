@@ -19,7 +19,8 @@ import pytest
 
 from spen_keras import cli
 from spen_keras import presets
-from spen_keras.mlc import mlc_presets
+from spen_keras.mlc import mlc_training
+from spen_keras.mlc.mlc_recipe import MlcRecipe
 from spen_keras.mlc import own_data
 from spen_keras.mlc import train_classifier
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
@@ -336,10 +337,10 @@ def test_train_data_dir_points_at_train_labels(toy, tmp_path, capsys):
 
 def test_a_backup_is_resumed_only_on_the_same_data(toy):
     files = toy["files"]
-    same = [mlc_presets.data_fingerprint(own_data.load_files(f, labels))
+    same = [mlc_training.data_fingerprint(own_data.load_files(f, labels))
             for f, labels in ((files["dense"], 14),
                               (files["csv"], "prefix:tag_"))]
-    other = mlc_presets.data_fingerprint(own_data.from_arrays(
+    other = mlc_training.data_fingerprint(own_data.from_arrays(
         toy["x"][:200] + 1, toy["y"][:200], label_names=toy["labels"],
         feature_names=toy["features"]))
     assert same[0] == same[1] != other
@@ -348,7 +349,7 @@ def test_a_backup_is_resumed_only_on_the_same_data(toy):
 def test_recipe_names():
     assert own_data.recipe_spec("spen_e2e_icnn").recipe.input_convex
     assert own_data.recipe_spec("br").name == "mlc_bibtex_br"
-    recipe = mlc_presets.MlcRecipe("delicious", "spen",
+    recipe = MlcRecipe("delicious", "spen",
                                    training_mode="ssvm")
     assert own_data.recipe_spec(recipe).name == "mlc_delicious_spen_ssvm"
     with pytest.raises(MlcInputError, match="Unknown multi-label recipe"):

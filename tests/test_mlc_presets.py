@@ -16,10 +16,14 @@ from spen_keras import presets
 from spen_keras.mlc import mlc_data
 from spen_keras.mlc import mlc_metrics
 from spen_keras.mlc import mlc_presets
+from spen_keras.mlc import mlc_recipe
 from spen_keras.mlc import mlc_table
+from spen_keras.mlc import mlc_training
+from spen_keras.mlc.mlc_recipe import MlcRecipe
 from spen_keras.mlc.mlc_models import MultiLabelSpen
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
 from spen_keras.mlc.user_files import MlcInputError, predict_file
+from spen_keras.preset_training import TrainingDivergedError
 from spen_keras.presets import PresetError
 from spen_keras.tables import RowResult
 
@@ -39,7 +43,7 @@ def trained(tmp_path_factory, bibtex):
     a folder; with the classifiers' test probabilities before saving."""
     root = tmp_path_factory.mktemp("mlc_presets")
     before = {}
-    original = mlc_presets.save_mlc_preset
+    original = presets.save_to_preset
 
     def spy(classifier, directory, metadata, overwrite=False):
         before[directory.name] = classifier.probabilities(bibtex.test[0][:40])
@@ -47,11 +51,11 @@ def trained(tmp_path_factory, bibtex):
 
     folders, metadata = {}, {}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mlc_presets, "save_mlc_preset", spy)
+        patch.setattr(presets, "save_to_preset", spy)
         for row in TRAINED:
             spec = presets.get_spec(f"mlc_bibtex_{row}")
             folders[row] = root / row
-            metadata[row] = mlc_presets.train_mlc(
+            metadata[row] = mlc_training.train_mlc(
                 spec, folders[row], root / "backup", steps=3, verbose=0)
     return {"folders": folders, "metadata": metadata, "before": before,
             "root": root}
@@ -101,9 +105,9 @@ def test_recipes_match_their_rows():
 
 def test_recipe_refuses_unknown_model_and_dataset():
     with pytest.raises(ValueError, match="Unknown model 'svm'"):
-        mlc_presets.MlcRecipe("bibtex", "svm")
+        MlcRecipe("bibtex", "svm")
     with pytest.raises(ValueError, match="Unknown multi-label dataset"):
-        mlc_presets.MlcRecipe("yeast", "br")
+        MlcRecipe("yeast", "br")
 
 
 # === Training and the preset folder ===
@@ -156,7 +160,7 @@ def test_from_preset_model_is_compiled_and_fits_without_compile():
     assert isinstance(classifier, MultiLabelClassifier)
     model, recipe = classifier.model, presets.get_spec(
         "mlc_bibtex_spen_e2e").recipe
-    assert model.compiled and model.loss == mlc_presets.LOSS  # the preset's
+    assert model.compiled and model.loss == mlc_recipe.LOSS  # the preset's
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(
         recipe.learning_rate)
@@ -183,9 +187,9 @@ def test_loaded_baseline_models_are_compiled_at_their_recipe_rate():
         name = f"mlc_delicious_{row}"
         model = presets.load_preset(name).model
         recipe = presets.get_spec(name).recipe
-        rate = (mlc_presets.MLP_LEARNING_RATE if row == "mlp"
+        rate = (mlc_recipe.MLP_LEARNING_RATE if row == "mlp"
                 else recipe.learning_rate)
-        assert model.compiled and model.loss == mlc_presets.LOSS
+        assert model.compiled and model.loss == mlc_recipe.LOSS
         assert float(model.optimizer.learning_rate) == pytest.approx(rate)
 
 
@@ -198,7 +202,7 @@ def test_a_multi_label_preset_naming_no_recipe_loads_with_the_default(
     (folder / "metadata.json").write_text(json.dumps(metadata))
     model = MultiLabelClassifier.from_preset(folder).model
     assert model.compiled and float(model.optimizer.learning_rate) == (
-        pytest.approx(mlc_presets.MlcRecipe("bibtex", "br").learning_rate))
+        pytest.approx(MlcRecipe("bibtex", "br").learning_rate))
 
 
 def test_stored_threshold_is_the_best_on_the_validation_slice(loaded, bibtex):
@@ -223,7 +227,7 @@ def test_training_again_into_a_folder_refuses_without_overwrite(trained):
     folder = trained["folders"]["br"]
     before = (folder / "model.weights.h5").read_bytes()
     with pytest.raises(PresetError, match="already exists"):
-        mlc_presets.train_mlc(spec, folder, trained["root"] / "b", steps=3,
+        mlc_training.train_mlc(spec, folder, trained["root"] / "b", steps=3,
                               verbose=0)
     assert (folder / "model.weights.h5").read_bytes() == before
 
@@ -234,10 +238,10 @@ def test_saving_into_an_existing_folder_refuses_then_overwrites(
     target = tmp_path / "copy"
     shutil.copytree(trained["folders"]["mlp"], target)
     with pytest.raises(PresetError, match="already exists"):
-        mlc_presets.save_mlc_preset(classifier, target, {"note": "x"})
+        presets.save_to_preset(classifier, target, {"note": "x"})
     assert presets.load_preset(target).kind == "mlp"
-    mlc_presets.save_mlc_preset(classifier, target, {"note": "x"},
-                                overwrite=True)
+    presets.save_to_preset(classifier, target, {"note": "x"},
+                           overwrite=True)
     copy = presets.load_preset(target)
     assert copy.kind == "br"
     assert copy.metadata == {"note": "x", "kind": "mlc"}
@@ -250,8 +254,8 @@ def test_diverged_training_is_a_preset_error(tmp_path):
     spec = presets.get_spec("mlc_bibtex_br")
     spec = dataclasses.replace(spec, recipe=dataclasses.replace(
         spec.recipe, learning_rate=float("nan")))
-    with pytest.raises(PresetError, match="NaN"):
-        mlc_presets.train_mlc(spec, tmp_path / "out", tmp_path / "b",
+    with pytest.raises(TrainingDivergedError, match="NaN"):
+        mlc_training.train_mlc(spec, tmp_path / "out", tmp_path / "b",
                               steps=3, verbose=0)
 
 
@@ -299,7 +303,7 @@ def test_missing_or_mismatched_weights_are_preset_errors(trained, tmp_path):
 
 def test_recipe_refuses_an_unknown_training_mode():
     with pytest.raises(ValueError, match="training_mode"):
-        mlc_presets.MlcRecipe("bibtex", "spen", training_mode="SSVM")
+        MlcRecipe("bibtex", "spen", training_mode="SSVM")
 
 
 # === The classifier ===
@@ -594,30 +598,29 @@ def test_an_interrupted_run_resumes_from_its_finished_seeds(tmp_path,
     spec = presets.get_spec("mlc_bibtex_br")
     spec = dataclasses.replace(spec, recipe=dataclasses.replace(
         spec.recipe, steps=2, seeds=(0, 1)))
-    original = mlc_presets.train_one_seed
+    original = mlc_training.train_one_seed
     calls = []
 
-    def crash_on_seed_1(recipe, seed, log=print, data=None):
+    def crash_on_seed_1(recipe, seed, *args):
         calls.append(seed)
         if seed == 1:
             raise KeyboardInterrupt
-        return original(recipe, seed, log, data)
+        return original(recipe, seed, *args)
 
-    monkeypatch.setattr(mlc_presets, "train_one_seed", crash_on_seed_1)
+    monkeypatch.setattr(mlc_training, "train_one_seed", crash_on_seed_1)
     backup = tmp_path / "backup"
     with pytest.raises(KeyboardInterrupt):
-        mlc_presets.train_mlc(spec, tmp_path / "out", backup, verbose=0)
-    assert (backup / "seed_0" / mlc_presets.SEED_FACTS).is_file()
+        mlc_training.train_mlc(spec, tmp_path / "out", backup, verbose=0)
+    assert (backup / "seed_0" / mlc_training.SEED_FACTS).is_file()
     assert not (tmp_path / "out").exists()
     first = presets.load_preset(backup / "seed_0" / "preset")
 
-    monkeypatch.setattr(mlc_presets, "train_one_seed", original)
     calls.clear()
-    monkeypatch.setattr(mlc_presets, "train_one_seed",
-                        lambda recipe, seed, log=print, data=None: (
+    monkeypatch.setattr(mlc_training, "train_one_seed",
+                        lambda recipe, seed, *args: (
                             calls.append(seed), original(recipe, seed,
-                                                         log, data))[1])
-    metadata = mlc_presets.train_mlc(spec, tmp_path / "out", backup,
+                                                         *args))[1])
+    metadata = mlc_training.train_mlc(spec, tmp_path / "out", backup,
                                      verbose=0)
     assert calls == [1]  # seed 0 came from the backup
     assert [f["seed"] for f in metadata["per_seed"]] == [0, 1]
@@ -633,18 +636,18 @@ def test_a_backup_of_another_recipe_is_not_reused(tmp_path, monkeypatch):
     quick = dataclasses.replace(spec, recipe=dataclasses.replace(
         spec.recipe, steps=2, seeds=(0,)))
     backup = tmp_path / "backup"
-    classifier, facts = mlc_presets.train_one_seed(quick.recipe, 0,
-                                                   log=lambda m: None)
+    classifier, facts = mlc_training.train_one_seed(quick.recipe, 0,
+                                                    log=lambda m: None)
     facts["wall_time_s"] = 1.0
     other = {"preset": spec.name, "recipe": {"changed": True}}
-    mlc_presets._keep_seed(backup, other, 0, facts, classifier)
+    mlc_training._keep_seed(backup, other, 0, facts, classifier)
     calls = []
-    original = mlc_presets.train_one_seed
-    monkeypatch.setattr(mlc_presets, "train_one_seed",
-                        lambda recipe, seed, log=print, data=None: (
+    original = mlc_training.train_one_seed
+    monkeypatch.setattr(mlc_training, "train_one_seed",
+                        lambda recipe, seed, *args: (
                             calls.append(seed), original(recipe, seed,
-                                                         log, data))[1])
-    mlc_presets.train_mlc(quick, tmp_path / "out", backup, verbose=0)
+                                                         *args))[1])
+    mlc_training.train_mlc(quick, tmp_path / "out", backup, verbose=0)
     assert calls == [0]
 
 
@@ -654,24 +657,24 @@ def test_a_spen_trains_its_global_energy_first_with_the_local_part_clamped(
     recipe = dataclasses.replace(spec.recipe, steps=2, pretrain_epochs=1,
                                  epochs=3, clamp_epochs=1)
     phases = []
-    original = mlc_presets._fit
+    original = mlc_training.fit_resumably
 
-    def recording_fit(model, data, epochs, batch_size, recipe, seed, log,
-                      predict):
-        if isinstance(model, MultiLabelSpen):
-            local = model.energy.energies[0]
-            phases.append({
-                "local_trainable": [model.feature_network.trainable,
-                                    model.init_network.trainable,
-                                    local.trainable],
-                "global_trainable": model.energy.energies[1].trainable,
-                "rate": float(model.optimizer.learning_rate),
-                "weights": len(model.trainable_weights)})
-        return original(model, data, epochs, batch_size, recipe, seed, log,
-                        predict)
+    def recording_fit(model, *args, compile=None, **kwargs):
+        def recording_compile(model, learning_rate):
+            compile(model, learning_rate)
+            if isinstance(model, MultiLabelSpen):
+                local = model.energy.energies[0]
+                phases.append({
+                    "local_trainable": [model.feature_network.trainable,
+                                        model.init_network.trainable,
+                                        local.trainable],
+                    "global_trainable": model.energy.energies[1].trainable,
+                    "rate": float(model.optimizer.learning_rate),
+                    "weights": len(model.trainable_weights)})
+        return original(model, *args, compile=recording_compile, **kwargs)
 
-    monkeypatch.setattr(mlc_presets, "_fit", recording_fit)
-    mlc_presets.train_one_seed(recipe, 0, log=lambda message: None)
+    monkeypatch.setattr(mlc_training, "fit_resumably", recording_fit)
+    mlc_training.train_one_seed(recipe, 0, log=lambda message: None)
     assert [p["local_trainable"] for p in phases] == [[False] * 3,
                                                       [True] * 3]
     assert all(p["global_trainable"] for p in phases)
@@ -679,3 +682,42 @@ def test_a_spen_trains_its_global_energy_first_with_the_local_part_clamped(
         [recipe.clamp_learning_rate, recipe.learning_rate])
     # Clamped: the global energy's 3 variables and the T step sizes only.
     assert phases[0]["weights"] == 4 < phases[1]["weights"]
+
+
+def test_a_seed_killed_inside_a_spen_phase_resumes_exactly(tmp_path,
+                                                           monkeypatch):
+    """The one training loop checkpoints inside a seed: a run killed at
+    the start of the SPEN's second phase resumes there (the MLP and the
+    first phase, with its best epoch, come from the backup) and ends with
+    the weights of an uninterrupted run."""
+    recipe = dataclasses.replace(
+        presets.get_spec("mlc_bibtex_spen_e2e").recipe, steps=2,
+        pretrain_epochs=1, epochs=2, clamp_epochs=1, seeds=(0,))
+    x = mlc_data.load("bibtex").test[0][:20]
+    whole, _ = mlc_training.train_one_seed(recipe, 0, log=None,
+                                           backup_dir=tmp_path / "a")
+    original = mlc_training.fit_resumably
+    compiles = []
+
+    def killed_in_phase_2(model, *args, compile=None, **kwargs):
+        def counting(model, learning_rate):
+            if isinstance(model, MultiLabelSpen):
+                compiles.append(learning_rate)
+                if len(compiles) == 2:
+                    raise KeyboardInterrupt
+            compile(model, learning_rate)
+        return original(model, *args, compile=counting, **kwargs)
+
+    monkeypatch.setattr(mlc_training, "fit_resumably", killed_in_phase_2)
+    backup = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        mlc_training.train_one_seed(recipe, 0, log=None, backup_dir=backup)
+    assert (backup / "spen" / "phase_0" / "checkpoint.npz").is_file()
+    monkeypatch.setattr(mlc_training, "fit_resumably", original)
+    lines = []
+    resumed, _ = mlc_training.train_one_seed(recipe, 0, log=lines.append,
+                                             backup_dir=backup)
+    np.testing.assert_array_equal(resumed.probabilities(x),
+                                  whole.probabilities(x))
+    assert not any("clamped" in line for line in lines)  # phase 1 not rerun
+    assert not (backup / "spen").exists()

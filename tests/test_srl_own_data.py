@@ -14,7 +14,10 @@ import pytest
 import spen_keras.srl  # noqa: F401  (registers the family)
 from spen_keras import cli
 from spen_keras import presets
+from spen_keras.srl import srl_kind
 from spen_keras.srl import srl_presets
+from spen_keras.srl import srl_recipe
+from spen_keras.srl import srl_training
 from spen_keras.srl.user_files import SrlInputError
 from spen_keras.srl.user_files import read_conll_file
 from spen_keras.srl.user_files import release_column_lines
@@ -28,7 +31,7 @@ def column_folder(tmp_path):
     write_release_column_file("train", folder / "train.conll", limit=60)
     write_release_column_file("devel", folder / "dev.conll.gz", limit=20)
     yield folder
-    srl_presets._TRAINING_CACHE.clear()
+    srl_training._TRAINING_CACHE.clear()
 
 
 def test_release_column_files_read_back_as_the_release(tmp_path):
@@ -118,10 +121,10 @@ def test_the_docs_example_runs_verbatim(tmp_path):
 
 
 def test_words_are_used_when_the_word_column_has_them(column_folder):
-    assert not srl_presets.has_words(column_folder, "train")
+    assert not srl_training.has_words(column_folder, "train")
     lines = (column_folder / "train.conll").read_text().splitlines()
     lines[0] = "Ms." + lines[0][1:]  # one word in the WORD column
     (column_folder / "train.conll").write_text("\n".join(lines) + "\n")
-    assert srl_presets.has_words(column_folder, "train")
-    vocabulary, _, _ = srl_presets.training_sentences(1, column_folder)
+    assert srl_training.has_words(column_folder, "train")
+    vocabulary, _, _ = srl_training.training_sentences(1, column_folder)
     assert {"head_word", "predicate_word"} <= set(vocabulary.templates)

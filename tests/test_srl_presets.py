@@ -17,7 +17,10 @@ from spen_keras import presets
 from spen_keras.datasets.conll2005 import conll2005_layers as layers_io
 from spen_keras.srl import arc_features
 from spen_keras.srl import srl_decode
+from spen_keras.srl import srl_kind
 from spen_keras.srl import srl_presets
+from spen_keras.srl import srl_recipe
+from spen_keras.srl import srl_training
 from spen_keras.srl import table2
 from spen_keras.srl.srl_labeler import SrlLabeler
 from spen_keras.zoo import reproduce
@@ -63,7 +66,7 @@ def test_every_row_loads_with_its_decoder(name):
     assert labeler.decoder == spec.recipe.decoder
     assert labeler.kind == ("spen" if "spen" in spec.tags else "local")
     metadata = presets.read_metadata(name)
-    assert set(metadata["our_values"]) == set(srl_presets.COLUMNS)
+    assert set(metadata["our_values"]) == set(srl_recipe.COLUMNS)
 
 
 def test_decoder_variants_share_their_base_weights():
@@ -76,7 +79,7 @@ def test_decoder_variants_share_their_base_weights():
 
 def test_local_h_reproduces_its_recorded_dev_score(local, devel):
     recorded = presets.read_metadata("srl_local_h")["our_values"]["dev WSJ"]
-    scores = srl_presets.evaluate_labeler(local, {"devel": devel})
+    scores = srl_training.evaluate_labeler(local, {"devel": devel})
     assert abs(scores["dev WSJ"].f1 - recorded) < 0.01
     # The calibration of issue 9: a delexicalised local model with greedy
     # decoding reaches about 70.0 dev F1.
@@ -112,7 +115,7 @@ def test_every_decoder_satisfies_the_constraints(spen, devel, decoder):
 
 
 def test_save_and_reload_give_the_same_predictions(spen, devel, tmp_path):
-    srl_presets.save_srl_preset(spen, tmp_path / "mine", {"note": "test"})
+    presets.save_to_preset(spen, tmp_path / "mine", {"note": "test"})
     again = presets.load_preset(tmp_path / "mine")
     sentences = spen.prepare(devel[:20])
     first = spen.soft_predictions(sentences)
@@ -120,20 +123,20 @@ def test_save_and_reload_give_the_same_predictions(spen, devel, tmp_path):
     for a, b in zip(itertools.chain(*first), itertools.chain(*second)):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(presets.PresetError, match="exists"):
-        srl_presets.save_srl_preset(spen, tmp_path / "mine", {})
+        presets.save_to_preset(spen, tmp_path / "mine", {})
 
 
 def test_broken_presets_give_one_line_errors(tmp_path):
     copy = tmp_path / "srl_local_h"
     shutil.copytree(presets.resolve_preset("srl_local_h"), copy)
-    (copy / srl_presets.VOCABULARY_FILE).unlink()
+    (copy / srl_kind.VOCABULARY_FILE).unlink()
     with pytest.raises(presets.PresetError, match="vocabulary missing"):
         presets.load_preset(copy)
     variant = tmp_path / "variant"
     shutil.copytree(presets.resolve_preset("srl_spen_lp"), variant)
     with pytest.raises(presets.PresetError, match="srl_spen_h"):
         presets.load_preset(variant)
-    (copy / srl_presets.VOCABULARY_FILE).write_bytes(b"not gzip")
+    (copy / srl_kind.VOCABULARY_FILE).write_bytes(b"not gzip")
     with pytest.raises(presets.PresetError, match="unreadable"):
         presets.load_preset(copy)
 
@@ -142,22 +145,22 @@ def test_broken_presets_give_one_line_errors(tmp_path):
 def tiny_training(monkeypatch, devel):
     """Training reads 60 devel sentences instead of train; evaluation 20 per
     split: the whole training path in seconds."""
-    original = srl_presets.training_sentences
+    original = srl_training.training_sentences
 
     def small(min_count, root=None, vocabulary=None):
         monkeypatch.setattr(arc_features, "read_sentences",
                             lambda split, root=None, **_: iter(devel[:60]))
-        monkeypatch.setattr(srl_presets, "read_sentences",
+        monkeypatch.setattr(srl_training, "read_sentences",
                             lambda split, root=None, **_: iter(devel[:60]))
-        srl_presets._TRAINING_CACHE.clear()
+        srl_training._TRAINING_CACHE.clear()
         return original(1, root, vocabulary)
 
-    monkeypatch.setattr(srl_presets, "training_sentences", small)
-    monkeypatch.setattr(srl_presets, "evaluation_sentences",
+    monkeypatch.setattr(srl_training, "training_sentences", small)
+    monkeypatch.setattr(srl_training, "evaluation_sentences",
                         lambda root=None: {s: devel[:20] for s in
-                                           srl_presets.SPLITS.values()})
+                                           srl_recipe.SPLITS.values()})
     yield
-    srl_presets._TRAINING_CACHE.clear()
+    srl_training._TRAINING_CACHE.clear()
 
 
 def test_training_path_writes_presets_that_load(tiny_training, tmp_path):
@@ -185,7 +188,7 @@ def test_training_path_writes_presets_that_load(tiny_training, tmp_path):
 
 def test_reproduce_table2_on_a_few_sentences(devel, tmp_path):
     data = table2.sentences_as_evaluation_data(
-        {split: devel[:25] for split in srl_presets.SPLITS.values()},
+        {split: devel[:25] for split in srl_recipe.SPLITS.values()},
         "25 devel sentences per column")
     text = reproduce.reproduce_table("table2", tmp_path, data=data,
                                      log=lambda _: None)
@@ -270,7 +273,7 @@ def test_srl_label_command_scores_and_writes_props(tmp_path, capsys, local,
 
 def test_spen_h_reproduces_its_recorded_dev_score(spen, devel):
     recorded = presets.read_metadata("srl_spen_h")["our_values"]["dev WSJ"]
-    scores = srl_presets.evaluate_labeler(spen, {"devel": devel})
+    scores = srl_training.evaluate_labeler(spen, {"devel": devel})
     assert abs(scores["dev WSJ"].f1 - recorded) < 0.01
 
 
@@ -281,17 +284,17 @@ def test_training_on_a_full_release_embeds_words(tmp_path):
     """`train --data-dir` on a release with the words/ layer (here the
     builder's dummy data, invented tokens) fits the word templates, and the
     preset then reads the words of a user's file."""
-    srl_presets._TRAINING_CACHE.clear()
+    srl_training._TRAINING_CACHE.clear()
     try:
-        assert srl_presets.has_words(DUMMY_FULL, "train")
-        assert not srl_presets.has_words(PUBLIC, "train")
+        assert srl_training.has_words(DUMMY_FULL, "train")
+        assert not srl_training.has_words(PUBLIC, "train")
         output = tmp_path / "worded"
         assert cli.main(["train", "--preset", "srl_local_h", "--data-dir",
                          str(DUMMY_FULL), "--steps", "2", "--output-dir",
                          str(output), "--backup-dir",
                          str(tmp_path / "b")]) == 0
     finally:
-        srl_presets._TRAINING_CACHE.clear()
+        srl_training._TRAINING_CACHE.clear()
     metadata = presets.read_metadata(output)
     assert metadata["word_templates"] == ["head_word", "predicate_word"]
     assert metadata["training_data"].endswith("with words")
@@ -331,7 +334,7 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(
     from spen_keras.preset_training import TrainingDivergedError
     from spen_keras.resumable_training import TrainingCheckpoint
 
-    monkeypatch.setattr(srl_presets, "CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(srl_training, "CHECKPOINT_EVERY", 2)
 
     def train(name, **kwargs):
         presets.train_preset(row, tmp_path / name / row, tmp_path / "backup"
@@ -360,12 +363,12 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(
     # The backup is gone once the preset is written.
     assert not (tmp_path / "backup" / "resumed").exists()
 
-    original = srl_presets.SrlRecipe.compile
+    original = srl_recipe.SrlRecipe.compile
 
     def diverging(self, model, learning_rate=None):
         original(self, model, 1e30)
 
-    monkeypatch.setattr(srl_presets.SrlRecipe, "compile", diverging)
+    monkeypatch.setattr(srl_recipe.SrlRecipe, "compile", diverging)
     with pytest.raises(TrainingDivergedError, match="NaN/Inf"):
         train("nan")
     assert not (tmp_path / "nan" / row).exists()

@@ -10,7 +10,9 @@
   (`mlc_models`); the BR and MLP baselines;
 - metrics: example-averaged F1 with a validation-chosen threshold, Hamming
   loss, micro/macro F1, a Keras `ExampleF1` metric (`mlc_metrics`);
-- the presets (`mlc_presets`), the table (`mlc_table`) and the
+- the recipe (`mlc_recipe`), the preset kind (`mlc_kind`), the trainer
+  (`mlc_training`), the presets (`mlc_presets`, data only), the table
+  (`mlc_table`) and the
   `predict-labels` command (`user_files`, `commands`);
 - your own data (`own_data`): any ARFF/CSV file or numpy arrays, any
   multi-label recipe trained on it into a user preset

@@ -73,8 +73,24 @@ def load(name, root=None):
                           tuple(fit.label_names), tuple(fit.feature_names))
 
 
-def training_dataset(x, y, batch_size, seed):
-    """An endless, seeded, shuffled stream of (x, y) batches."""
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .repeat().batch(batch_size).prefetch(2))
+def training_dataset(x, y, batch_size, seed, epochs=1000):
+    """A seeded stream of (x, y) batches: `epochs` passes over the rows
+    (batches run across passes), each pass in its own order.
+
+    The orders are drawn with numpy from (seed, pass), not by a `tf.data`
+    shuffle, whose order also depends on TensorFlow's global seed and on
+    the graph it is built in: the stream is the same wherever it is built
+    (one device, a strategy's input function, a resumed run), so
+    `.skip(k)` resumes it exactly."""
+    n = len(x)
+
+    def rows():
+        for epoch in range(epochs):
+            yield from np.random.default_rng((seed, epoch)).permutation(n)
+
+    order = tf.data.Dataset.from_generator(
+        rows, output_signature=tf.TensorSpec([], tf.int64))
+    x, y = tf.constant(x), tf.constant(y)
+    return (order.batch(batch_size)
+            .map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)))
+            .prefetch(2))

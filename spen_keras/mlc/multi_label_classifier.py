@@ -38,6 +38,9 @@ class MultiLabelClassifier:
     (2, 159)
     """
 
+    #: The preset kind that saves and loads it (`save_to_preset`).
+    preset_kind = "mlc"
+
     def __init__(self, model, threshold, dataset, label_names, kind,
                  feature_names=None):
         self.model = model

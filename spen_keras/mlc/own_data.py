@@ -2,7 +2,7 @@
 
 The shipped presets train on Mulan Bibtex and Delicious; this module takes
 any multi-label data, from files or numpy arrays, through the same trainer
-(`mlc_presets.train_mlc`, `train_one_seed`) into a user preset folder that
+(`mlc_training.train_mlc`, `train_one_seed`) into a user preset folder that
 `load_preset`, `MultiLabelClassifier.from_preset` and `spen-keras
 predict-labels` use like a shipped one.
 
@@ -47,6 +47,9 @@ from spen_keras.datasets.mulan import mulan_arff
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
 from spen_keras.mlc import mlc_data
 from spen_keras.mlc import mlc_presets
+from spen_keras.mlc import mlc_training
+from spen_keras.mlc.mlc_recipe import FAMILY
+from spen_keras.mlc.mlc_recipe import MlcRecipe
 from spen_keras.mlc.user_files import MlcInputError
 
 ROWS = tuple(mlc_presets.ROWS)
@@ -292,7 +295,7 @@ def recipe_spec(recipe=DEFAULT_RECIPE):
     """The registered `PresetSpec` of a recipe given as a row name
     ("spen_e2e": Bibtex's budgets), a registered mlc preset name, or an
     `MlcRecipe` (its dataset's row of the same model)."""
-    if isinstance(recipe, mlc_presets.MlcRecipe):
+    if isinstance(recipe, MlcRecipe):
         row = {"br": "br", "mlp": "mlp"}.get(recipe.model) or (
             "spen_ssvm" if recipe.training_mode == "ssvm" else
             "spen_e2e_icnn" if recipe.input_convex else "spen_e2e")
@@ -301,7 +304,7 @@ def recipe_spec(recipe=DEFAULT_RECIPE):
     name = str(recipe)
     if name in ROWS:
         name = mlc_presets.preset_name(DEFAULT_BUDGETS, name)
-    if name not in presets.list_presets(family=mlc_presets.FAMILY):
+    if name not in presets.list_presets(family=FAMILY):
         raise MlcInputError(
             f"Unknown multi-label recipe {str(recipe)!r}; expected a row "
             f"({', '.join(ROWS)}) or a preset of `spen-keras zoo list "
@@ -326,9 +329,9 @@ def train_preset(data, output_dir, recipe=DEFAULT_RECIPE, steps=None,
                  verbose=1):
     """Trains a recipe on a user's `MultiLabelData` into a preset folder.
 
-    The kind's own trainer (`mlc_presets.train_mlc`) does it: every seed
+    The kind's own trainer (`mlc_training.train_mlc`) does it: every seed
     (the recipe's three, or `seeds`), the first one saved, resumable by
-    seed from `backup_dir`. The folder is refused inside the installed
+    seed and by epoch from `backup_dir`. The folder is refused inside the installed
     package, and over an existing non-empty folder unless `overwrite`.
 
     Args:
@@ -345,7 +348,7 @@ def train_preset(data, output_dir, recipe=DEFAULT_RECIPE, steps=None,
     """
     spec = own_spec(recipe_spec(recipe), data)
     backup_dir = backup_dir or pathlib.Path("runs") / "backup" / spec.name
-    return mlc_presets.train_mlc(
+    return mlc_training.train_mlc(
         spec, output_dir, backup_dir, steps=steps, seeds=seeds,
         overwrite=overwrite, verbose=verbose, data=data,
         command=command or f"spen_keras.mlc.own_data.train_preset "

@@ -27,6 +27,9 @@ class SrlLabeler:
         batch_size: sentences per SPEN batch (arcs: 64 x that for local).
     """
 
+    #: The preset kind that saves and loads it (`save_to_preset`).
+    preset_kind = "srl"
+
     def __init__(self, model, vocabulary, role_set, decoder="h",
                  batch_size=32):
         self.model = model

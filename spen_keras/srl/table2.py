@@ -20,7 +20,8 @@ import numpy as np
 from spen_keras import decoding
 from spen_keras.srl import srl_decode
 from spen_keras.srl import srl_presets
-from spen_keras.srl.srl_presets import COLUMNS, PRIMARY_COLUMN, SPLITS
+from spen_keras.srl import srl_training
+from spen_keras.srl.srl_recipe import COLUMNS, PRIMARY_COLUMN, SPLITS
 from spen_keras.tables import Claim, EvaluationData, RowResult
 from spen_keras.tables import all_measured
 from spen_keras.tables import TableDescription
@@ -48,7 +49,7 @@ def evaluation_data(data_dir=None, max_examples=None):
     """The three evaluation splits: the shipped public layers, or a full
     release folder (`data_dir`; then at most `max_examples` sentences per
     split)."""
-    sentences = srl_presets.evaluation_sentences(root=data_dir)
+    sentences = srl_training.evaluation_sentences(root=data_dir)
     if data_dir is None:
         label = ("the CoNLL-2005 public layers shipped with spen-keras "
                  "(config 'public': no words)")
@@ -92,15 +93,15 @@ def evaluate(labeler, spec, data):
     if VIOLATION_SPLIT in sentences:
         dev = sentences[VIOLATION_SPLIT]
         if labeler.kind == "spen":
-            steps = srl_presets.soft_predictions(labeler, VIOLATION_SPLIT,
+            steps = srl_training.soft_predictions(labeler, VIOLATION_SPLIT,
                                                  dev, iterates=True)
             curve = [soft_violations(labeler, dev, p) for p in steps]
         else:
-            probabilities = srl_presets.soft_predictions(
+            probabilities = srl_training.soft_predictions(
                 labeler, VIOLATION_SPLIT, dev)
             curve = [soft_violations(labeler, dev, probabilities)]
         measures["violations"] = curve
-    scores = srl_presets.evaluate_labeler(labeler, sentences)
+    scores = srl_training.evaluate_labeler(labeler, sentences)
     columns = {c: round(s.f1, 2) for c, s in scores.items()}
     value = columns.get(PRIMARY_COLUMN, next(iter(columns.values()), 0.0))
     return RowResult(value=value, seconds=time.perf_counter() - started,
