@@ -110,7 +110,7 @@ def command_help_parser():
     """`spen_keras.cli`'s parser, built without importing TensorFlow.
 
     The families' commands come from their `commands` modules (which
-    import only `spen_keras.family`), found through the same entry points
+    import only `spen_keras.presets.family`), found through the same entry points
     `import spen_keras` reads; their tables from `FAMILY_TABLES`.
 
     Returns:

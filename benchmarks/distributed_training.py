@@ -4,7 +4,7 @@ CPU devices, on the same global batch.
 
 What is measured: the shipped dp_3 model (DeepPrior energy, T = 3, exact HVP),
 built from its preset spec by `common.build_model` (as in the other
-benchmarks), but under each strategy's scope (`spen_keras.distribute`), and
+benchmarks), but under each strategy's scope (`spen_keras.presets.distribute`), and
 trained with `model.fit` (Adam at the preset's initial rate, masked MSE on
 every iterate) on the denoising family's training stream (embedded 7-Scenes train frames +
 seeded Kinect noise, random 96x128 crops), global batch 8, split across the
@@ -98,7 +98,7 @@ def child(args):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from spen_keras.denoising import load_frames, make_training_dataset
-    from spen_keras.distribute import (distribute_global_batches,
+    from spen_keras.presets.distribute import (distribute_global_batches,
                                        get_strategy, is_chief)
 
     name = {"one_process": "default", "multiworker_2": "multiworker",

@@ -170,9 +170,9 @@ export TF_CPP_MIN_LOG_LEVEL=2
 # --- 4. fast test subset on the GPU ----------------------------------------
 step "tests (fast subset)" 150 "$PY" -m pytest -q -x -p no:cacheprovider \
     --junitxml="$OUT/tests.xml" \
-    tests/test_energies.py tests/test_unrolled_minimizer.py \
-    tests/test_unrolled_gradients.py tests/test_spen.py \
-    tests/test_step_rules.py > "$OUT/tests.log" 2>&1
+    tests/core/test_energies.py tests/core/test_unrolled_minimizer.py \
+    tests/core/test_unrolled_gradients.py tests/core/test_spen.py \
+    tests/core/test_step_rules.py > "$OUT/tests.log" 2>&1
 tail -n 30 "$OUT/tests.log"
 
 # --- 5. training benchmark --------------------------------------------------

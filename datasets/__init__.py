@@ -6,7 +6,7 @@ builder with TFDS, so that after `import spen_keras.datasets` (or
 `tfds.load("seven_scenes/official", ...)`, `tfds.builder("conll2005")` and
 `tfds.builder("mulan/delicious")` find them. A new builder in
 `datasets/<name>/` is imported here too
-(`tests/test_datasets_registration.py` checks that every
+(`tests/datasets/test_datasets_registration.py` checks that every
 `*_dataset_builder.py` is).
 """
 

@@ -36,12 +36,12 @@ import sys
 import time
 import warnings
 
-from spen_keras.family import DATA_OPTIONS
-from spen_keras.family import DEFAULT_USER_PRESETS
-from spen_keras.family import load_hint
-from spen_keras.family import add_data_options
-from spen_keras.family import positive_int
-from spen_keras.family import run_folders
+from spen_keras.presets.family import DATA_OPTIONS
+from spen_keras.presets.family import DEFAULT_USER_PRESETS
+from spen_keras.presets.family import load_hint
+from spen_keras.presets.family import add_data_options
+from spen_keras.presets.family import positive_int
+from spen_keras.presets.family import run_folders
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells
 #: report it).
@@ -63,7 +63,7 @@ def _one_line_warning(message, category, filename, lineno, file=None,
 
 def run_zoo_list(args):
     from spen_keras import presets
-    from spen_keras.family import list_footer, preset_note
+    from spen_keras.presets.family import list_footer, preset_note
 
     print("| preset | table | row | metric | paper | ours | suits | "
           "description |")
@@ -101,7 +101,7 @@ def run_zoo_reproduce(args):
 
 
 def run_train(args):
-    from spen_keras import distribute
+    from spen_keras.presets import distribute
     from spen_keras import presets
 
     spec = presets.get_spec(args.preset)
@@ -154,8 +154,8 @@ def build_parser(tables=None, commands=None, version=None):
     """
     if tables is None or commands is None or version is None:
         import spen_keras  # registers families, tables, presets
-        from spen_keras.family import list_commands
-        from spen_keras.tables import list_tables
+        from spen_keras.presets.family import list_commands
+        from spen_keras.presets.tables import list_tables
 
         tables, commands = list_tables(), list_commands().values()
         version = spen_keras.__version__
@@ -259,11 +259,11 @@ def main(argv=None):
         print("spen-keras: interrupted.", file=sys.stderr)
         return INTERRUPTED
     args.argv = argv  # recorded in the metadata of what it trains
-    from spen_keras.distribute import StrategyError
-    from spen_keras.family import user_errors
-    from spen_keras.preset_training import TrainingDivergedError
+    from spen_keras.presets.distribute import StrategyError
+    from spen_keras.presets.family import user_errors
+    from spen_keras.presets.training import TrainingDivergedError
     from spen_keras.presets import PresetError
-    from spen_keras.resumable_training import BackupError
+    from spen_keras.presets.resumable import BackupError
 
     try:
         args.handler(args)

@@ -2,8 +2,10 @@
 
 Every `import` and `from ... import` in the source (module level and inside
 functions) is read with `ast`, so a lazy import inside a function counts
-too. Layers, bottom up: core -> datasets -> families -> zoo -> CLI; a layer
-imports only layers below it (datasets import nothing of spen_keras).
+too. Layers, bottom up: the model core (`spen_keras/core/`) -> the preset
+and zoo infrastructure (`spen_keras/presets/`) -> datasets -> families ->
+zoo -> CLI; a layer imports only layers below it (datasets import nothing
+of spen_keras, the core nothing of spen_keras outside it).
 """
 
 import ast
@@ -14,14 +16,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "spen_keras"
 
-CORE = ["backend_check", "energies", "step_rules", "unrolled_minimizer",
-        "spen", "presets", "keras_preset_kind", "preset_training", "tables",
-        "family", "tiled_inference", "resumable_training", "decoding",
-        "distribute", "user_files"]
+# The layers, bottom up (docs/architecture.md): the model core, the preset
+# and zoo infrastructure on it, the families on both (and the datasets), the
+# zoo, the CLI. Each `spen_keras/` subpackage is one of them.
+CORE = "core"  # energies, step rules, minimiser, SPEN, decoding
+INFRA = "presets"  # specs, kinds, I/O, training loop, resume, tables
 FAMILIES = ["denoising", "srl", "mlc"]
 FORBIDDEN_FOR_CORE = ("spen_keras.zoo", "spen_keras.cli",
-                      "spen_keras.datasets",
+                      "spen_keras.datasets", f"spen_keras.{INFRA}",
                       *(f"spen_keras.{family}" for family in FAMILIES))
+FORBIDDEN_FOR_INFRA = ("spen_keras.zoo", "spen_keras.cli",
+                       "spen_keras.datasets",
+                       *(f"spen_keras.{family}" for family in FAMILIES))
 
 
 def module_name(path, root, package):
@@ -61,27 +67,38 @@ def violations(modules, forbidden):
 
 
 def core_modules():
-    modules = {}
-    for entry in CORE:
-        folder = PACKAGE / entry
-        if folder.is_dir():
-            modules.update(sources(folder, f"spen_keras.{entry}"))
-        else:
-            modules[f"spen_keras.{entry}"] = PACKAGE / f"{entry}.py"
-    return modules
+    return sources(PACKAGE / CORE, f"spen_keras.{CORE}")
 
 
-def test_every_module_is_in_a_layer():
-    """A new top-level module must be placed in a layer (and this test)."""
+def infra_modules():
+    return sources(PACKAGE / INFRA, f"spen_keras.{INFRA}")
+
+
+def test_the_top_level_holds_the_public_api_and_the_layers_only():
+    """`spen_keras/` is the public API (`__init__`), the entry points and
+    one subpackage per layer; a new module goes into one of them."""
     top = {p.stem for p in PACKAGE.glob("*.py")} | {
         p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert top == set(CORE) | set(FAMILIES) | {"__init__", "__main__", "cli"}
+    assert top == {CORE, INFRA, *FAMILIES, "__init__", "__main__", "cli"}
 
 
-def test_core_imports_no_family_zoo_dataset_or_cli():
+def test_the_model_core_imports_nothing_else_of_spen_keras():
+    """One exception, at call time: `SPEN.from_preset` is the preset
+    facility's `load_preset_as` (a model class's `from_preset`, as in
+    KerasHub)."""
     modules = core_modules()
-    assert "spen_keras.spen" in modules and "spen_keras.presets" in modules
-    assert violations(modules, FORBIDDEN_FOR_CORE) == []
+    assert "spen_keras.core.spen" in modules
+    assert "spen_keras.core.energies.deep_prior_energy" in modules
+    assert violations(modules, FORBIDDEN_FOR_CORE) == [
+        "spen_keras.core.spen imports spen_keras.presets",
+        "spen_keras.core.spen imports spen_keras.presets.load_preset_as"]
+
+
+def test_the_preset_infrastructure_imports_no_family_zoo_dataset_or_cli():
+    modules = infra_modules()
+    assert {"spen_keras.presets", "spen_keras.presets.training",
+            "spen_keras.presets.keras_kind"} <= set(modules)
+    assert violations(modules, FORBIDDEN_FOR_INFRA) == []
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -97,7 +114,8 @@ def test_datasets_import_nothing_of_the_library():
     assert violations(modules, ("spen_keras.zoo", "spen_keras.cli",
                                 *(m for m in FORBIDDEN_FOR_CORE
                                   if m != "spen_keras.datasets"),
-                                *(f"spen_keras.{c}" for c in CORE))) == []
+                                f"spen_keras.{CORE}",
+                                f"spen_keras.{INFRA}")) == []
 
 
 def test_zoo_imports_no_family_or_cli():
@@ -120,9 +138,36 @@ def test_a_family_registers_with_one_call_and_is_named_once_outside():
         calls = [p for p in (PACKAGE / family).rglob("*.py")
                  if "register_family(" in p.read_text()]
         assert [p.name for p in calls] == ["__init__.py"]
-        outside = {**core_modules(), **sources(ROOT / "zoo", "spen_keras.zoo"),
+        outside = {**core_modules(), **infra_modules(),
+                   **sources(ROOT / "zoo", "spen_keras.zoo"),
                    "spen_keras": PACKAGE / "__init__.py",
                    "spen_keras.cli": PACKAGE / "cli.py"}
         assert violations(outside, (f"spen_keras.{family}",)) == []
         assert f"{family} = spen_keras.{family}" in (
             ROOT / "setup.cfg").read_text()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_familys_presets_file_is_data_only(family):
+    """Each family keeps its models, kind, recipe and trainer in their own
+    modules; its presets file lists the rows (specs), nothing else."""
+    path = PACKAGE / family / f"{family if family != 'mlc' else 'mlc'}" \
+        f"_presets.py"
+    if family == "denoising":
+        path = PACKAGE / family / "denoising_presets.py"
+    tree = ast.parse(path.read_text())
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert classes == []
+    assert len(path.read_text().splitlines()) <= 150
+
+
+def test_the_tests_mirror_the_layout():
+    """tests/<layer>/ for each subpackage of spen_keras and for datasets;
+    the tests of the CLI, the zoo, the README and packaging at the top."""
+    folders = {p.name for p in (ROOT / "tests").iterdir()
+               if p.is_dir() and p.name not in ("data", "__pycache__")}
+    assert folders == {CORE, INFRA, *FAMILIES, "datasets"}
+    for folder in folders:
+        tested = ROOT / ("datasets" if folder == "datasets"
+                         else f"spen_keras/{folder}")
+        assert tested.is_dir(), folder

@@ -17,7 +17,7 @@ import spen_keras
 import spen_keras_launcher
 from spen_keras import cli
 from spen_keras.denoising.depth_io import read_depth_png, write_depth_png
-from spen_keras.family import list_commands
+from spen_keras.presets.family import list_commands
 
 FRAME = (pathlib.Path(spen_keras.datasets.__file__).parent / "seven_scenes"
          / "embedded" / "stairs" / "seq-04" / "frame-000001.depth.png")
@@ -359,7 +359,7 @@ def test_srl_label_and_predict_labels_refuse_a_denoising_preset(
 
 def test_a_read_only_output_folder_is_refused_before_the_model_loads(
         crop, conll, rows, tmp_path, no_model, monkeypatch, capsys):
-    from spen_keras import user_files
+    from spen_keras.presets import user_files
 
     # Simulated: root (as in CI containers) may write into any folder.
     monkeypatch.setattr(user_files, "folder_is_writable",
@@ -518,13 +518,13 @@ def test_every_option_of_every_subcommand_has_help():
 
 
 def test_the_fast_help_parser_is_the_registrys():
-    from spen_keras.tables import list_tables
+    from spen_keras.presets.tables import list_tables
 
     assert {name: list(info["tables"]) for name, info in
-            spen_keras.family.list_families().items()} == {
+            spen_keras.presets.family.list_families().items()} == {
         name: list(tables) for name, tables in
         spen_keras_launcher.FAMILY_TABLES.items()}
-    assert list_tables() == [t for f in spen_keras.family.list_families()
+    assert list_tables() == [t for f in spen_keras.presets.family.list_families()
                              for t in spen_keras_launcher.FAMILY_TABLES[f]]
     fast = dict(subcommand_parsers(spen_keras_launcher.command_help_parser()))
     full = dict(subcommand_parsers(cli.build_parser()))

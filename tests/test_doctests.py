@@ -61,7 +61,7 @@ def test_the_package_has_docstring_examples():
                 for name in MODULES)
     assert count >= 30
     # The walk reaches the mapped subpackages and the core alike.
-    assert "spen_keras.unrolled_minimizer" in MODULES
+    assert "spen_keras.core.unrolled_minimizer" in MODULES
     assert "spen_keras.datasets.seven_scenes.proximalnet_pairs" in MODULES
 
 

@@ -1,6 +1,6 @@
 """experiments/equal_effort_queue.py: the order the protocol's runs were
 trained in and the leave-one-sequence-out folds (the protocol itself:
-tests/test_equal_effort.py)."""
+tests/denoising/test_equal_effort.py)."""
 
 import pathlib
 import sys

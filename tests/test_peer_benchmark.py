@@ -82,9 +82,9 @@ def tiny_model_and_batch():
     """A small DP SPEN from the preset's own builder, and one batch with
     some invalid (zero) target pixels."""
     import keras
-    from spen_keras.denoising.denoising_presets import denoiser
+    from spen_keras.denoising.denoising_models import denoiser
     from spen_keras.denoising.masked_loss import MaskedMeanSquaredError
-    from spen_keras.energies import DeepPriorEnergy
+    from spen_keras.core.energies import DeepPriorEnergy
 
     keras.utils.set_random_seed(1)
     model = denoiser(DeepPriorEnergy(filters=(4, 4), kernel_sizes=(3, 3),

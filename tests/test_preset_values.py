@@ -15,7 +15,7 @@ import pytest
 
 from spen_keras import presets
 from spen_keras.denoising import demo
-from spen_keras.tables import get_table
+from spen_keras.presets.tables import get_table
 
 TABLE = get_table("table1")
 ROWS = presets.list_presets(table="table1")

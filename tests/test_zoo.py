@@ -15,7 +15,7 @@ from spen_keras.denoising import write_depth_png
 from spen_keras.denoising.baseline_kinds import FilterForestRecipe
 from spen_keras.denoising.table1 import TABLE1
 from spen_keras.denoising.table1 import arrays_as_evaluation_data
-from spen_keras.tables import get_table
+from spen_keras.presets.tables import get_table
 from spen_keras.zoo import PRESETS_DIR
 
 FRAME = embedded_frames_dir() / "seq-01" / "frame-000000.depth.png"

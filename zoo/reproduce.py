@@ -11,7 +11,7 @@ import json
 import pathlib
 
 from spen_keras import presets
-from spen_keras.tables import get_table
+from spen_keras.presets.tables import get_table
 
 
 def _retrain(table, specs, retrained_root, output_dir, log):

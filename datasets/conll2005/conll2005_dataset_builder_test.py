@@ -4,7 +4,7 @@
 first sentences of each release file, plus invented words); the `public`
 test reads the same files in place of the shipped `public/` layers. The
 default test run collects these cases through
-`tests/test_conll2005_conformance.py`; on their own:
+`tests/datasets/test_conll2005_conformance.py`; on their own:
 `pytest datasets/conll2005/conll2005_dataset_builder_test.py`.
 """
 

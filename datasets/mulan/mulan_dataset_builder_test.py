@@ -3,7 +3,7 @@
 `dummy_data/` has the shipped layout (`bibtex/`, `delicious/`): each ARFF
 file is the real header and the first rows (20 train, 3 test; written by
 `make_dummy_data.py`), so the features have the real shapes. The default
-test run collects these cases through `tests/test_mulan_conformance.py`;
+test run collects these cases through `tests/datasets/test_mulan_conformance.py`;
 on their own: `pytest datasets/mulan/mulan_dataset_builder_test.py`.
 """
 

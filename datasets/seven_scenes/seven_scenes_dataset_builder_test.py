@@ -3,7 +3,7 @@
 `dummy_data/` is laid out as a user's manual_dir: `stairs.zip` in Microsoft's
 archive layout (real frames, unchanged) for the official splits, and the
 synthetic-format ProximalNet pair lists. The default test run collects
-these cases through `tests/test_seven_scenes_conformance.py`; on their own:
+these cases through `tests/datasets/test_seven_scenes_conformance.py`; on their own:
 `pytest datasets/seven_scenes/seven_scenes_dataset_builder_test.py`.
 """
 

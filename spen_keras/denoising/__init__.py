@@ -47,7 +47,7 @@ from spen_keras.denoising.table1 import TABLE1
 from spen_keras.datasets.seven_scenes import SevenScenesDataError
 from spen_keras.denoising.training_noise import LIST_FOOTER
 from spen_keras.denoising.training_noise import describe_training_noise
-from spen_keras.family import register_family
+from spen_keras.presets.family import register_family
 
 register_family("denoising", presets=DENOISING_PRESETS, tables=[TABLE1],
                 commands=COMMANDS,

@@ -18,7 +18,7 @@ from spen_keras.denoising.baselines import bm3d_denoiser
 from spen_keras.denoising.baselines import filter_forest
 from spen_keras.denoising.denoising_task import evaluate_on_test_frames
 from spen_keras.denoising.training_noise import spec_training_noise
-from spen_keras.preset_training import preset_metadata
+from spen_keras.presets.training import preset_metadata
 from spen_keras.presets import CONFIG_FILE, METADATA_FILE, PresetError
 
 BM3D_KIND = "bm3d"

@@ -2,10 +2,10 @@
 `denoise-eval` (presets' PSNR on a user's frames) and `equal-effort` (Table
 1's training protocol: `train` its runs, `select` the presets)."""
 
-from spen_keras.family import FamilyCommand
-from spen_keras.family import add_data_options
-from spen_keras.family import non_negative_int
-from spen_keras.family import positive_int
+from spen_keras.presets.family import FamilyCommand
+from spen_keras.presets.family import add_data_options
+from spen_keras.presets.family import non_negative_int
+from spen_keras.presets.family import positive_int
 
 
 def _configure_denoise(parser):
@@ -42,7 +42,7 @@ def _configure_denoise(parser):
 def _run_denoise(args):
     from spen_keras.denoising.denoise import DenoisingError
     from spen_keras.denoising.denoise import denoise_file
-    from spen_keras.family import check_preset_family
+    from spen_keras.presets.family import check_preset_family
 
     def report(sigma_mm, depth_mm, given):
         source = "given" if given else "estimated"
@@ -104,7 +104,7 @@ def _run_denoise_eval(args):
     from spen_keras.denoising.user_data import UserDepthData
     from spen_keras.denoising.user_data import evaluate_presets
     from spen_keras.denoising.user_data import psnr_table
-    from spen_keras.family import check_preset_family
+    from spen_keras.presets.family import check_preset_family
 
     data = UserDepthData(args.data_dir, args.noise_scale,
                          args.holdout_every, all_frames=args.all_frames,

@@ -16,7 +16,7 @@ from spen_keras.denoising.denoising_task import DENOISING_TASK
 from spen_keras.denoising.denoising_task import evaluate_denoiser
 from spen_keras.denoising.psnr import psnr
 from spen_keras.denoising.seven_scenes_frames import load_frames
-from spen_keras.preset_training import epochs_for
+from spen_keras.presets.training import epochs_for
 from spen_keras.presets import get_spec
 
 DEMO_PRESET = "dp_3"

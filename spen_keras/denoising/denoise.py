@@ -34,12 +34,12 @@ from spen_keras.denoising.noise_estimate import reference_to_noise_sigma_mm
 from spen_keras.denoising.training_noise import QUIET_NOISE_RATIO
 from spen_keras.denoising.training_noise import preset_quiet_ratio
 from spen_keras.denoising.training_noise import preset_training_noise
-from spen_keras.tiled_inference import DEFAULT_TILE_SIZE
-from spen_keras.tiled_inference import TilingError
-from spen_keras.tiled_inference import predict_tiled
-from spen_keras.tiled_inference import receptive_margin
-from spen_keras.user_files import check_output_file
-from spen_keras.user_files import write_atomically
+from spen_keras.core.tiled_inference import DEFAULT_TILE_SIZE
+from spen_keras.core.tiled_inference import TilingError
+from spen_keras.core.tiled_inference import predict_tiled
+from spen_keras.core.tiled_inference import receptive_margin
+from spen_keras.presets.user_files import check_output_file
+from spen_keras.presets.user_files import write_atomically
 
 #: Frames with more pixels than this (640 x 480, a Kinect frame) are denoised
 #: in overlapping tiles by SPEN presets (see `denoise_depth`).
@@ -153,7 +153,7 @@ def denoise_frame(model, raw_uint16, tile_size=None,
     `tf.function`; 4.3 GB for an eager `model(x)` call). A frame of more
     than `max_untiled_pixels` pixels (default 640 x 480) given to a SPEN
     whose result can be tiled exactly is therefore run in overlapping tiles
-    (`spen_keras.tiled_inference.predict_tiled`): each tile reaches
+    (`spen_keras.core.tiled_inference.predict_tiled`): each tile reaches
     T x `energy.gradient_radius()` pixels (the margin; 36 for `dp_3`) past
     the part it keeps, so the output equals whole-frame processing up to
     float rounding (max abs difference 6e-8 on normalised depth at
@@ -374,7 +374,7 @@ def _check_frame_size(model, shape):
 
 def check_output_path(output_path, input_path, overwrite=False):
     """Refuses an output that would lose data or land nowhere, before any
-    model runs (`spen_keras.user_files.check_output_file`: not a directory,
+    model runs (`spen_keras.presets.user_files.check_output_file`: not a directory,
     ends in .png, its folder exists and is writable, not the input, not an
     existing file unless `overwrite`)."""
     check_output_file(output_path, input_path, overwrite, suffix=".png",

@@ -1,7 +1,7 @@
 """Depth denoising as a training task: crops, masked MSE, PSNR on frames.
 
 `DENOISING_TASK` is what the task-neutral trainer
-(`spen_keras.preset_training`) needs from this family: random 96x128 crops
+(`spen_keras.presets.training`) needs from this family: random 96x128 crops
 of the embedded 7-Scenes training frames with seeded Kinect-like noise, the
 masked MSE, the PSNR metric, and evaluation on the whole embedded test
 frames. `predict_frames` / `evaluate_denoiser` run any denoiser (a Keras
@@ -18,7 +18,7 @@ from spen_keras.denoising.denoising_pipeline import make_training_dataset
 from spen_keras.denoising.masked_loss import MaskedMeanSquaredError
 from spen_keras.denoising.psnr import PSNR, psnr
 from spen_keras.denoising.seven_scenes_frames import load_frames
-from spen_keras.preset_training import TrainingTask
+from spen_keras.presets.training import TrainingTask
 
 CROP_SIZE = (96, 128)
 INPUT_SHAPE = (None, None, None, 1)

@@ -51,7 +51,7 @@ import shutil
 import keras
 import numpy as np
 
-from spen_keras.denoising.denoising_presets import PROTOCOL_VARIANTS
+from spen_keras.denoising.denoising_recipe import PROTOCOL_VARIANTS
 from spen_keras.denoising.denoising_task import PROTOCOL_BATCH_SIZE
 from spen_keras.denoising.denoising_task import PROTOCOL_STEPS
 from spen_keras.denoising.denoising_task import PROTOCOL_TRAIN_SEQUENCES
@@ -220,7 +220,7 @@ def train_run(spec, learning_rate, runs_dir, arrays, task=None, build=None,
         name: the run's folder name (default: the spec's name).
         command: what the run's metadata records as its command.
     """
-    from spen_keras import preset_training
+    from spen_keras.presets import training as preset_training
 
     name = name or spec.name
     folder = run_dir(runs_dir, name, learning_rate)
@@ -504,7 +504,7 @@ def work_queue(runs_dir, items, train=train_item):
     `train(item, runs_dir, validation)`; a run another worker holds (its
     backup folder is locked) is skipped. Several workers can share one
     queue."""
-    from spen_keras.resumable_training import BackupError
+    from spen_keras.presets.resumable import BackupError
 
     cache = {}
 

@@ -157,7 +157,7 @@ def find_data_term(model):
     """The `QuadraticDataEnergy` of a SPEN (searching `SumEnergy` terms),
     or None for a model without one (another Keras model, a numpy
     denoiser)."""
-    from spen_keras.energies import QuadraticDataEnergy
+    from spen_keras.core.energies import QuadraticDataEnergy
 
     minimizer = getattr(model, "minimizer", None)
     energy = getattr(model, "energy", None)

@@ -28,9 +28,9 @@ from spen_keras.denoising.denoising_task import is_keras_model
 from spen_keras.denoising.evaluation_data import PROXIMALNET_LABEL
 from spen_keras.denoising.psnr import psnr
 from spen_keras.presets import get_spec
-from spen_keras.tables import Claim, EvaluationData, RowResult
-from spen_keras.tables import all_measured
-from spen_keras.tables import TableDescription
+from spen_keras.presets.tables import Claim, EvaluationData, RowResult
+from spen_keras.presets.tables import all_measured
+from spen_keras.presets.tables import TableDescription
 
 FIGURE_ROWS = ["foe_20", "foe_20_plus", "dp_20", "dp_3"]
 NOISE_MARGIN_DB = 5.0

@@ -23,7 +23,7 @@ Importing this package registers the family (the one call below).
 """
 
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
-from spen_keras.family import register_family
+from spen_keras.presets.family import register_family
 from spen_keras.mlc.commands import COMMANDS
 from spen_keras.mlc.mlc_metrics import ExampleF1
 from spen_keras.mlc.mlc_metrics import example_f1

@@ -1,12 +1,12 @@
 """The multi-label family's `spen-keras` commands: `predict-labels` and
 `train-labels` (a multi-label recipe on a user's own ARFF/CSV file)."""
 
-from spen_keras.family import DEFAULT_USER_PRESETS
-from spen_keras.family import FamilyCommand
-from spen_keras.family import load_hint
-from spen_keras.family import non_negative_int
-from spen_keras.family import positive_int
-from spen_keras.family import run_folders
+from spen_keras.presets.family import DEFAULT_USER_PRESETS
+from spen_keras.presets.family import FamilyCommand
+from spen_keras.presets.family import load_hint
+from spen_keras.presets.family import non_negative_int
+from spen_keras.presets.family import positive_int
+from spen_keras.presets.family import run_folders
 
 
 def _configure(parser):

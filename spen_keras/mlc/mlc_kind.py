@@ -21,7 +21,7 @@ and loads as a `MultiLabelClassifier`.
 import numpy as np
 
 from spen_keras import presets
-from spen_keras.keras_preset_kind import KerasPresetKind
+from spen_keras.presets.keras_kind import KerasPresetKind
 from spen_keras.mlc import mlc_data
 from spen_keras.mlc.mlc_recipe import MLC_KIND
 from spen_keras.mlc.mlc_recipe import MODELS

@@ -19,19 +19,19 @@
 import keras
 import tensorflow as tf
 
-from spen_keras.energies import EntropyEnergy
-from spen_keras.energies import LocalLinearEnergy
-from spen_keras.energies import MLPGlobalEnergy
-from spen_keras.energies import SumEnergy
-from spen_keras.energies.base_energy import sum_over_non_batch_axes
-from spen_keras.spen import SPEN
-from spen_keras.step_rules import ChainedStep
-from spen_keras.step_rules import LogitParametrization
-from spen_keras.step_rules import LogitStep
-from spen_keras.step_rules import NoProjection
-from spen_keras.step_rules import PlainDirection
-from spen_keras.step_rules import ProjectedGradientStep
-from spen_keras.unrolled_minimizer import UnrolledMinimizer
+from spen_keras.core.energies import EntropyEnergy
+from spen_keras.core.energies import LocalLinearEnergy
+from spen_keras.core.energies import MLPGlobalEnergy
+from spen_keras.core.energies import SumEnergy
+from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
+from spen_keras.core.spen import SPEN
+from spen_keras.core.step_rules import ChainedStep
+from spen_keras.core.step_rules import LogitParametrization
+from spen_keras.core.step_rules import LogitStep
+from spen_keras.core.step_rules import NoProjection
+from spen_keras.core.step_rules import PlainDirection
+from spen_keras.core.step_rules import ProjectedGradientStep
+from spen_keras.core.unrolled_minimizer import UnrolledMinimizer
 
 MARGINS = ("hamming", "f1", "squared")
 INFERENCE = ("logits", "mirror_descent", "projected")

@@ -18,8 +18,8 @@ from spen_keras.mlc import mlc_data
 from spen_keras.mlc import mlc_metrics
 from spen_keras.mlc import mlc_presets
 from spen_keras.mlc.mlc_presets import COLUMN, preset_name
-from spen_keras.tables import Claim, EvaluationData, RowResult
-from spen_keras.tables import TableDescription
+from spen_keras.presets.tables import Claim, EvaluationData, RowResult
+from spen_keras.presets.tables import TableDescription
 
 #: Published systems printed beside ours, not reproduced.
 REFERENCE_ROWS = (

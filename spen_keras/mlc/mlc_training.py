@@ -32,9 +32,9 @@ from spen_keras.mlc import mlc_models
 from spen_keras.mlc.mlc_recipe import MLP_LEARNING_RATE
 from spen_keras.mlc.mlc_recipe import recipe_facts
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
-from spen_keras.preset_training import BestEpoch
-from spen_keras.preset_training import Phase
-from spen_keras.preset_training import fit_resumably
+from spen_keras.presets.training import BestEpoch
+from spen_keras.presets.training import Phase
+from spen_keras.presets.training import fit_resumably
 from spen_keras.presets import PresetError
 
 
@@ -109,7 +109,7 @@ def train_one_seed(recipe, seed, log=print, data=None, backup_dir=None,
             and is scored on `data.test` when there is one.
         backup_dir: the seed's backup folder (resumable; default a
             temporary one, deleted at the end).
-        strategy: a `tf.distribute` strategy (`spen_keras.distribute`).
+        strategy: a `tf.distribute` strategy (`spen_keras.presets.distribute`).
 
     Returns:
         (MultiLabelClassifier, facts dict: validation and test scores,
@@ -117,7 +117,7 @@ def train_one_seed(recipe, seed, log=print, data=None, backup_dir=None,
     """
     import tempfile
 
-    from spen_keras import distribute
+    from spen_keras.presets import distribute
 
     log = log or (lambda message: None)
     data = mlc_data.load(recipe.dataset) if data is None else data
@@ -256,8 +256,8 @@ def train_mlc(spec, output_dir, backup_dir, steps=None, command=None,
         strategy: a `tf.distribute` strategy or its name (`--strategy`):
             every step's batch is split across its replicas.
     """
-    from spen_keras.preset_training import preset_metadata
-    from spen_keras.resumable_training import BackupLock
+    from spen_keras.presets.training import preset_metadata
+    from spen_keras.presets.resumable import BackupLock
 
     if data_dir is not None:  # `spen-keras train --data-dir`
         raise PresetError(

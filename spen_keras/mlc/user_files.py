@@ -9,11 +9,11 @@ from spen_keras import presets
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
 from spen_keras.datasets.mulan.mulan_arff import read_feature_rows
 from spen_keras.datasets.mulan.mulan_arff import read_user_features
-from spen_keras.family import check_preset_family
+from spen_keras.presets.family import check_preset_family
 from spen_keras.mlc.mlc_metrics import positive_labels
 from spen_keras.mlc.multi_label_classifier import MultiLabelClassifier
-from spen_keras.user_files import check_output_file
-from spen_keras.user_files import write_atomically
+from spen_keras.presets.user_files import check_output_file
+from spen_keras.presets.user_files import write_atomically
 
 
 class MlcInputError(ValueError):

@@ -9,7 +9,7 @@
   from the library's energies (`srl_layers`, `srl_spen`), used through
   `SrlLabeler`;
 - decoding: the constraints Q and the core's decoders H / LP / ILP
-  (`srl_decode`, `spen_keras.decoding`);
+  (`srl_decode`, `spen_keras.core.decoding`);
 - scoring: the official CoNLL-2005 rules and the props writer
   (`conll_scoring`);
 - the presets of Table 2 (`srl_presets`), the table (`table2`) and the
@@ -19,7 +19,7 @@ Importing this package registers the family (the one call below).
 """
 
 from spen_keras.datasets.conll2005.conll2005_layers import Conll2005DataError
-from spen_keras.family import register_family
+from spen_keras.presets.family import register_family
 from spen_keras.srl.commands import COMMANDS
 from spen_keras.srl.srl_labeler import SrlLabeler
 from spen_keras.srl.srl_presets import SRL_PRESETS

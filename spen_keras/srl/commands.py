@@ -1,6 +1,6 @@
 """The SRL family's `spen-keras` command: `srl-label`."""
 
-from spen_keras.family import FamilyCommand
+from spen_keras.presets.family import FamilyCommand
 
 
 def _configure_label(parser):

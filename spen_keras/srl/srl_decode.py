@@ -11,7 +11,7 @@ role (`overlap_groups`), a core role A0-A5 is taken at most once
 
 import numpy as np
 
-from spen_keras import decoding
+from spen_keras.core import decoding
 from spen_keras.srl import conll_scoring
 
 DECODERS = ("h", "lp", "ilp")

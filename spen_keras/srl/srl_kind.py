@@ -22,16 +22,15 @@ import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from spen_keras import presets
-from spen_keras.keras_preset_kind import KerasPresetKind
+from spen_keras.presets.keras_kind import KerasPresetKind
 from spen_keras.presets import CONFIG_FILE, PresetError
 from spen_keras.srl import srl_data
 from spen_keras.srl import srl_decode
 from spen_keras.srl.arc_features import FeatureVocabulary
 from spen_keras.srl.srl_labeler import SrlLabeler
-from spen_keras.srl.srl_layers import LocalSrlModel
+from spen_keras.srl.srl_layers import build_model
 from spen_keras.srl.srl_recipe import LOCAL_RECIPE
 from spen_keras.srl.srl_recipe import SPEN_RECIPE
 from spen_keras.srl.srl_recipe import SRL_KIND
@@ -54,22 +53,6 @@ def read_vocabulary(path):
     except (OSError, ValueError, KeyError, EOFError) as error:
         raise PresetError(f"Preset vocabulary {path} is unreadable "
                           f"({type(error).__name__}: {error}).") from None
-
-
-def _dummy_grid(num_templates):
-    return {"ids": tf.zeros((1, 1, 1, num_templates), tf.int32),
-            "overlap_pairs": tf.fill((1, 1, 2, 2), -1),
-            "core_pairs": tf.fill((1, 1, 2, 3), -1)}
-
-
-def build_model(model, num_templates):
-    """Creates the weights of a local model or SRL SPEN (on a dummy input)
-    and returns its output on it."""
-    if isinstance(model, LocalSrlModel):
-        if not model.built:
-            model.build((None, num_templates))
-        return model(np.zeros((1, num_templates), np.int32))
-    return model(_dummy_grid(num_templates), training=False)
 
 
 class SrlPresetKind(KerasPresetKind):

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from spen_keras.energies.local_linear_energy import LocalLinearEnergy
+from spen_keras.core.energies.local_linear_energy import LocalLinearEnergy
 
 
 @keras.saving.register_keras_serializable(package="spen_keras.srl")
@@ -251,3 +251,19 @@ class ArcF1(keras.metrics.Metric):
     def reset_state(self):
         for variable in (self.correct, self.predicted, self.gold):
             variable.assign(0.0)
+
+
+def _dummy_grid(num_templates):
+    return {"ids": tf.zeros((1, 1, 1, num_templates), tf.int32),
+            "overlap_pairs": tf.fill((1, 1, 2, 2), -1),
+            "core_pairs": tf.fill((1, 1, 2, 3), -1)}
+
+
+def build_model(model, num_templates):
+    """Creates the weights of a local model or SRL SPEN (on a dummy input)
+    and returns its output on it."""
+    if isinstance(model, LocalSrlModel):
+        if not model.built:
+            model.build((None, num_templates))
+        return model(np.zeros((1, num_templates), np.int32))
+    return model(_dummy_grid(num_templates), training=False)

@@ -23,16 +23,16 @@ rates and no momentum, from the pretrained local model's prediction on arcs
 """
 
 
-from spen_keras.energies.entropy_energy import EntropyEnergy
-from spen_keras.energies.local_linear_energy import LocalLinearEnergy
-from spen_keras.energies.mlp_global_energy import MLPGlobalEnergy
-from spen_keras.energies.soft_constraint_energy import SoftConstraintEnergy
-from spen_keras.energies.sum_energy import SumEnergy
-from spen_keras.spen import SPEN
+from spen_keras.core.energies.entropy_energy import EntropyEnergy
+from spen_keras.core.energies.local_linear_energy import LocalLinearEnergy
+from spen_keras.core.energies.mlp_global_energy import MLPGlobalEnergy
+from spen_keras.core.energies.soft_constraint_energy import SoftConstraintEnergy
+from spen_keras.core.energies.sum_energy import SumEnergy
+from spen_keras.core.spen import SPEN
 from spen_keras.srl.srl_layers import ArcEncoder
 from spen_keras.srl.srl_layers import ClampedLocalInit
 from spen_keras.srl.srl_layers import SrlFeatures
-from spen_keras.unrolled_minimizer import UnrolledMinimizer
+from spen_keras.core.unrolled_minimizer import UnrolledMinimizer
 
 LOCAL_TERM = "local"
 

@@ -33,8 +33,8 @@ from spen_keras.srl.arc_features import TEMPLATES
 from spen_keras.srl.arc_features import WORD_TEMPLATES
 from spen_keras.srl.arc_features import FeatureVocabulary
 from spen_keras.srl.arc_features import read_sentences
-from spen_keras.srl.srl_kind import build_model
 from spen_keras.srl.srl_layers import LocalSrlModel
+from spen_keras.srl.srl_layers import build_model
 from spen_keras.srl.srl_labeler import SrlLabeler
 from spen_keras.srl.srl_recipe import CHECKPOINT_EVERY
 from spen_keras.srl.srl_recipe import PRIMARY_COLUMN
@@ -205,7 +205,7 @@ def _load_base(recipe, presets_root):
 
 
 def _train_local(spec, recipe, backup_dir, verbose, steps=None, root=None):
-    from spen_keras.preset_training import fit_resumably
+    from spen_keras.presets.training import fit_resumably
 
     vocabulary, role_set, train = training_sentences(recipe.min_count, root)
     ids, roles = srl_data.flat_arcs(train, role_set)
@@ -275,7 +275,7 @@ def grid_dataset(grids, num_roles, batch_size, seed, epochs):
 
 def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
                 root=None):
-    from spen_keras.preset_training import fit_resumably
+    from spen_keras.presets.training import fit_resumably
     from spen_keras.srl import srl_spen
 
     base = _load_base(recipe, presets_root)
@@ -337,7 +337,7 @@ def train_srl(spec, output_dir, backup_dir, steps=None, command=None,
     learned from it, words are used when its WORD column has them) and
     optionally dev.conll, on which the preset is then scored.
     """
-    from spen_keras.preset_training import preset_metadata
+    from spen_keras.presets.training import preset_metadata
 
     recipe = spec.recipe
     output_dir = pathlib.Path(output_dir)

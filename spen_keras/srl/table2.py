@@ -17,14 +17,14 @@ import time
 
 import numpy as np
 
-from spen_keras import decoding
+from spen_keras.core import decoding
 from spen_keras.srl import srl_decode
 from spen_keras.srl import srl_presets
 from spen_keras.srl import srl_training
 from spen_keras.srl.srl_recipe import COLUMNS, PRIMARY_COLUMN, SPLITS
-from spen_keras.tables import Claim, EvaluationData, RowResult
-from spen_keras.tables import all_measured
-from spen_keras.tables import TableDescription
+from spen_keras.presets.tables import Claim, EvaluationData, RowResult
+from spen_keras.presets.tables import all_measured
+from spen_keras.presets.tables import TableDescription
 
 VIOLATION_SPLIT = "devel"
 

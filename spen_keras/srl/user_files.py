@@ -25,11 +25,11 @@ import gzip
 import pathlib
 
 from spen_keras.datasets.conll2005.conll2005_layers import Conll2005DataError
-from spen_keras.family import check_preset_family
+from spen_keras.presets.family import check_preset_family
 from spen_keras.srl import conll_scoring
 from spen_keras.srl.arc_features import sentence_arcs
-from spen_keras.user_files import check_output_file
-from spen_keras.user_files import write_atomically
+from spen_keras.presets.user_files import check_output_file
+from spen_keras.presets.user_files import write_atomically
 
 MIN_COLUMNS = 5
 
@@ -188,7 +188,7 @@ def write_release_column_file(split, output, root=None, limit=None,
 def check_output_path(output, input_path, overwrite=False):
     """Refuses an output that is the input, a directory, in a missing or
     read-only folder, or (without overwrite) an existing file
-    (`spen_keras.user_files.check_output_file`).
+    (`spen_keras.presets.user_files.check_output_file`).
 
     Returns:
         The output as a `pathlib.Path`.

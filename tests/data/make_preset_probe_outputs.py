@@ -1,5 +1,5 @@
 """Records every shipped Table 1 preset's output on the probe input into
-preset_probe_outputs.npz (read by tests/test_presets.py, which then catches
+preset_probe_outputs.npz (read by tests/presets/test_presets.py, which then catches
 any code change that moves a shipped preset's output).
 
 Run it only when a preset was deliberately retrained or added:

@@ -2,8 +2,8 @@
 
 import keras
 
-from spen_keras.energies.activations import softplus_with_temperature
-from spen_keras.energies.image_energy import check_conv_stack, pad_same
+from spen_keras.core.energies.activations import softplus_with_temperature
+from spen_keras.core.energies.image_energy import check_conv_stack, pad_same
 
 PADDING_MODES = ("reflect", "zero")
 
