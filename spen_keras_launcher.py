@@ -160,10 +160,11 @@ def _run(argv):
             parser.parse_args(argv)  # prints the help and exits
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend = os.environ.get("KERAS_BACKEND")
-    if backend not in (None, "tensorflow"):
+    if backend not in (None, "tensorflow", "jax", "torch"):
         print(f"spen-keras: error: KERAS_BACKEND={backend!r} is set, but "
-              "spen-keras runs Keras on the TensorFlow backend; unset it or "
-              "set KERAS_BACKEND=tensorflow.", file=sys.stderr)
+              "spen-keras runs Keras on TensorFlow, JAX or PyTorch; unset it "
+              "(TensorFlow) or set KERAS_BACKEND to tensorflow, jax or "
+              "torch.", file=sys.stderr)
         return 2
     try:
         with _native_stderr_captured() as captured:

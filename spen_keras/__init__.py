@@ -12,9 +12,9 @@ in the `spen_keras.families` entry points, which register their presets and
 tables. The core modules themselves never import the zoo or a family.
 """
 
-from spen_keras.core.backend_check import ensure_tensorflow_backend
+from spen_keras.core.backend_check import ensure_supported_backend
 
-ensure_tensorflow_backend()
+ensure_supported_backend()
 
 from spen_keras.core import energies  # noqa: E402
 from spen_keras.core import step_rules  # noqa: E402

@@ -3,6 +3,7 @@ subprocesses (the console script a user runs) for what only a process
 shows: exit codes, log lines, the backend check, the fast help."""
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -72,11 +73,19 @@ def test_fast_help_lists_every_registered_command():
     assert set(spen_keras_launcher.FAMILY_COMMANDS) == set(list_commands())
 
 
-def test_another_keras_backend_is_one_line_exit_2(tmp_path):
-    done = console(["zoo", "list"], tmp_path, {"KERAS_BACKEND": "jax"})
+def test_a_backend_that_cannot_differentiate_is_one_line_exit_2(tmp_path):
+    done = console(["zoo", "list"], tmp_path, {"KERAS_BACKEND": "numpy"})
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "KERAS_BACKEND='jax'" in \
+    assert done.stderr.count("\n") == 1 and "KERAS_BACKEND='numpy'" in \
         done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="JAX is not installed")
+def test_the_cli_runs_on_the_jax_backend(tmp_path):
+    done = console(["zoo", "list"], tmp_path, {"KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr
+    assert "dp_3" in done.stdout
 
 
 # === Through the console script: no log lines, exit codes ===

@@ -3,8 +3,9 @@
 import types
 
 import keras
-import tensorflow as tf
+import numpy as np
 
+from spen_keras.core import backend
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
 from spen_keras.core.energies.saved_model_tracing import tracing_for_saved_model
 from spen_keras.core.unrolled_minimizer import UnrolledMinimizer
@@ -21,12 +22,16 @@ def iterate_weights(num_steps):
 
 def _batch_size(x):
     """The batch size of x, a tensor or a (dict) structure of tensors."""
-    return tf.shape(tf.nest.flatten(x)[0])[0]
+    return keras.ops.shape(keras.tree.flatten(x)[0])[0]
 
 
 def _replicas():
     """Replicas summing their gradients under the current tf.distribute
-    strategy (1 without one)."""
+    strategy (1 without one, and on the other backends)."""
+    if not backend.is_tensorflow():
+        return 1
+    import tensorflow as tf
+
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
@@ -34,8 +39,24 @@ def _streamed(x):
     """Whether `fit` takes x as a stream whose order it cannot change (a
     tf.data or distributed dataset, a generator): Keras ignores `shuffle`
     there."""
-    return isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset,
-                          types.GeneratorType))
+    if isinstance(x, types.GeneratorType):
+        return True
+    tf = _tensorflow_if_loaded()
+    return tf is not None and isinstance(
+        x, (tf.data.Dataset, tf.distribute.DistributedDataset))
+
+
+def _tensorflow_if_loaded():
+    """The tensorflow module if it has been imported (data pipelines may
+    use tf.data on any backend), else None."""
+    import sys
+
+    return sys.modules.get("tensorflow")
+
+
+def _is_floating(dtype):
+    return np.issubdtype(np.dtype(keras.backend.standardize_dtype(dtype)),
+                         np.floating) or "float" in str(dtype)
 
 
 def _deserialize(obj):
@@ -151,7 +172,8 @@ class SPEN(keras.Model):
         # Run one forward pass on a small concrete batch so that every
         # sub-layer creates its weights (needed before loading weights).
         concrete = [1] + [32 if d is None else int(d) for d in input_shape[1:]]
-        self._forward(tf.zeros(concrete, self.compute_dtype), training=False)
+        self._forward(keras.ops.zeros(concrete, self.compute_dtype),
+                      training=False)
         self.built = True
 
     def check_input_shape(self, shape, dtype=None):
@@ -171,11 +193,12 @@ class SPEN(keras.Model):
             ValueError: x's rank or channel count differs from what the model
                 was built (or first called) with.
         """
-        if dtype is not None and not tf.as_dtype(dtype).is_floating:
+        if dtype is not None and not _is_floating(dtype):
             raise TypeError(
-                f"SPEN expects a floating-point x; got {tf.as_dtype(dtype).name}"
+                f"SPEN expects a floating-point x; got "
+                f"{keras.backend.standardize_dtype(dtype)}"
                 f" (convert it with x.astype('float32')).")
-        shape = tf.TensorShape(shape)
+        shape = _static_shape(shape)
         if shape.rank is None:
             return
         self._check_static_spatial_size(shape)
@@ -204,6 +227,10 @@ class SPEN(keras.Model):
         pairs): its floating entries are checked to be finite and the rest
         is left to the feature network.
         """
+        if not backend.is_tensorflow():
+            return self._check_input_eagerly(x)
+        import tensorflow as tf
+
         if isinstance(x, dict):
             return {key: (tf.debugging.assert_all_finite(
                         value, f"SPEN input x[{key!r}] contains NaN or Inf")
@@ -221,10 +248,29 @@ class SPEN(keras.Model):
         return tf.debugging.assert_all_finite(
             x, "SPEN input x contains NaN or Inf")
 
+    def _check_input_eagerly(self, x):
+        """`check_input` on JAX and PyTorch: the static checks, and the
+        finiteness of x where its values can be read (not while traced)."""
+        if isinstance(x, dict):
+            return {k: keras.ops.convert_to_tensor(v) for k, v in x.items()}
+        # In its own dtype: PyTorch would otherwise round float64 to float32.
+        dtype = getattr(x, "dtype", None)
+        x = keras.ops.convert_to_tensor(
+            x, None if dtype is None else keras.backend.standardize_dtype(
+                dtype))
+        self.check_input_shape(tuple(x.shape), x.dtype)
+        x = keras.ops.cast(x, self.compute_dtype)
+        if backend.name() == "torch" and not bool(
+                keras.ops.convert_to_numpy(keras.ops.all(
+                    keras.ops.isfinite(x)))):
+            raise ValueError("SPEN input x contains NaN or Inf")
+        return x
+
     def _check_data(self, x):
         """`check_input_shape` on what fit/evaluate/predict were given:
         arrays, tensors, or a tf.data.Dataset's element spec."""
-        if isinstance(x, tf.data.Dataset):
+        tf = _tensorflow_if_loaded()
+        if tf is not None and isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             if isinstance(spec, (tuple, list)):
                 spec = spec[0]
@@ -235,8 +281,8 @@ class SPEN(keras.Model):
             return
         dtype = getattr(x, "dtype", None)
         try:
-            dtype = tf.as_dtype(dtype)
-        except TypeError:
+            keras.backend.standardize_dtype(dtype)
+        except (TypeError, ValueError):
             raise TypeError(f"SPEN expects a floating-point x; got an array "
                             f"of dtype {dtype}.") from None
         self.check_input_shape(x.shape, dtype)
@@ -268,7 +314,7 @@ class SPEN(keras.Model):
         if self.feature_network is not None or self.init_network is not None:
             return None
         minimum = self.energy.minimum_spatial_size()
-        shape = tf.TensorShape(shape)
+        shape = _static_shape(shape)
         rank = shape.rank
         if minimum is None or minimum <= 1 or rank is None or rank < 3:
             return None
@@ -302,7 +348,11 @@ class SPEN(keras.Model):
         if minimum is None:
             return x
         spatial = tuple(x.shape)[1:-1]
-        if all(d is not None for d in spatial) or tf.executing_eagerly():
+        if all(d is not None for d in spatial) or not backend.is_tensorflow():
+            return x
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
             return x
         check = tf.debugging.assert_greater_equal(
             tf.shape(x)[1:-1], tf.constant(minimum, tf.int32),
@@ -336,7 +386,9 @@ class SPEN(keras.Model):
         return result
 
     def call(self, x, training=None):
-        return self._forward(x, training=training).y
+        if backend.is_tensorflow():
+            return self._forward(x, training=training).y
+        return self.call_and_keep_iterates(x, training=training)
 
     def predict_iterates(self, x):
         """Returns the iterates y_1..y_T for x, shape (T, batch, ...)."""
@@ -357,40 +409,42 @@ class SPEN(keras.Model):
         if self.iterate_loss == "final":
             return self._compiled_loss(y, iterates[-1], sample_weight)
         weights = iterate_weights(self.minimizer.num_steps)
-        return tf.add_n([
+        return _add_n([
             w * self._compiled_loss(y, iterates[t], sample_weight)
             for t, w in enumerate(weights)
         ])
 
     def _margin(self, y_pred, y_true):
-        diff = tf.square(y_pred - y_true)
+        diff = keras.ops.square(y_pred - y_true)
         if self.mask_invalid_targets:
-            diff *= tf.cast(y_true > 0, diff.dtype)
+            diff *= keras.ops.cast(y_true > 0, diff.dtype)
         return self.ssvm_margin_scale * sum_over_non_batch_axes(diff)
 
     def loss_augmented_inference(self, x, y):
         """argmin_y E(y) - Delta(y, y*) by the minimiser, not differentiated."""
-        y = tf.cast(y, self.compute_dtype)
+        y = keras.ops.cast(y, self.compute_dtype)
         result = self._forward(
             x, training=True, extra_energy=lambda y_var: -self._margin(y_var, y)
         )
-        return tf.stop_gradient(result.y)
+        return keras.ops.stop_gradient(result.y)
 
     def _ssvm_loss(self, x, y, y_hat, sample_weight):
-        y = tf.cast(y, self.compute_dtype)
+        y = keras.ops.cast(y, self.compute_dtype)
         features, _ = self.features_and_init(self.check_input(x), training=True)
         target = y
         if self.mask_invalid_targets:
-            target = tf.where(y > 0, y, y_hat)
-        hinge = tf.nn.relu(
+            target = keras.ops.where(y > 0, y, y_hat)
+        hinge = keras.ops.relu(
             self._margin(y_hat, y)
             - self.energy(y_hat, features) + self.energy(target, features)
         )
         if sample_weight is not None:
-            hinge *= tf.cast(tf.reshape(sample_weight, [-1]), hinge.dtype)
+            hinge *= keras.ops.cast(keras.ops.reshape(sample_weight, (-1,)),
+                                    hinge.dtype)
         # Scaled like Keras' compiled losses: each replica's mean / replicas,
         # so that the gradients summed over replicas are the global batch's.
-        return tf.reduce_mean(hinge) / tf.cast(_replicas(), hinge.dtype)
+        return keras.ops.mean(hinge) / keras.ops.cast(_replicas(),
+                                                      hinge.dtype)
 
     def _total_loss(self, x, y, sample_weight, y_hat=None):
         if self.training_mode == "ssvm":
@@ -410,46 +464,84 @@ class SPEN(keras.Model):
             # is not a call of the SPEN, so every call of a sub-layer starts
             # afresh: a layer called several times (the energy, once per
             # step) contributes its last call's `add_loss`.
-            loss += tf.add_n([tf.cast(l, loss.dtype) for l in self.losses]
-                             ) / tf.cast(_replicas(), loss.dtype)
+            loss += _add_n([keras.ops.cast(l, loss.dtype)
+                            for l in self.losses]) / keras.ops.cast(
+                                _replicas(), loss.dtype)
         return loss, y_pred
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_hat = None
-        if self.training_mode == "ssvm":
-            # Outside the tape: nothing is differentiated through it.
-            y_hat = self.loss_augmented_inference(x, y)
-        with tf.GradientTape() as tape:
-            loss, y_pred = self._total_loss(x, y, sample_weight, y_hat)
-            scaled = self.optimizer.scale_loss(loss)
-        pairs = [
-            (g, v)
-            for g, v in zip(tape.gradient(scaled, self.trainable_weights),
-                            self.trainable_weights)
-            if g is not None
-        ]
-        self.optimizer.apply_gradients(pairs)
-        # Under a strategy the loss is this replica's share (scaled by
-        # 1 / replicas, see `_compiled_loss`): report the global batch's.
-        self._loss_tracker.update_state(
-            loss * tf.cast(_replicas(), loss.dtype),
-            sample_weight=_batch_size(x))
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    # The TensorFlow backend trains with its own steps (one tape, the
+    # replicas' loss scaling of tf.distribute); JAX and PyTorch train with
+    # Keras' own steps, whose loss is `compute_loss` below.
+    if keras.backend.backend() == "tensorflow":
 
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        def train_step(self, data):
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            y_hat = None
+            if self.training_mode == "ssvm":
+                # Outside the tape: nothing is differentiated through it.
+                y_hat = self.loss_augmented_inference(x, y)
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                loss, y_pred = self._total_loss(x, y, sample_weight, y_hat)
+                scaled = self.optimizer.scale_loss(loss)
+            pairs = [
+                (g, v)
+                for g, v in zip(tape.gradient(scaled, self.trainable_weights),
+                                self.trainable_weights)
+                if g is not None
+            ]
+            self.optimizer.apply_gradients(pairs)
+            # Under a strategy the loss is this replica's share (scaled by
+            # 1 / replicas, see `_compiled_loss`): report the global batch's.
+            self._loss_tracker.update_state(
+                loss * keras.ops.cast(_replicas(), loss.dtype),
+                sample_weight=_batch_size(x))
+            return self.compute_metrics(x, y, y_pred,
+                                        sample_weight=sample_weight)
+
+        def test_step(self, data):
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            if self.training_mode == "ssvm":
+                y_pred = self(x, training=False)
+                loss = self._compiled_loss(y, y_pred, sample_weight)
+            else:
+                result = self._forward(x, training=False)
+                loss = self._unrolled_loss(y, result.iterates, sample_weight)
+                y_pred = result.y
+            self._loss_tracker.update_state(
+                loss * keras.ops.cast(_replicas(), loss.dtype),
+                sample_weight=_batch_size(x))
+            return self.compute_metrics(x, y, y_pred,
+                                        sample_weight=sample_weight)
+
+    def call_and_keep_iterates(self, x, training=None):
+        result = self._forward(x, training=training)
+        # Read by `compute_loss` within the same step (JAX: the same trace).
+        object.__setattr__(self, "_last_iterates", result.iterates)
+        return result.y
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        """The SPEN's loss in Keras' own train and test steps (JAX and
+        PyTorch): Eq. 9's unrolled loss on the iterates of the forward pass
+        that gave `y_pred` (or the SSVM hinge), plus the layer losses."""
         if self.training_mode == "ssvm":
-            y_pred = self(x, training=False)
-            loss = self._compiled_loss(y, y_pred, sample_weight)
+            if training:
+                y_hat = self.loss_augmented_inference(x, y)
+                loss = self._ssvm_loss(x, y, y_hat, sample_weight)
+            else:
+                loss = self._compiled_loss(y, y_pred, sample_weight)
         else:
-            result = self._forward(x, training=False)
-            loss = self._unrolled_loss(y, result.iterates, sample_weight)
-            y_pred = result.y
-        self._loss_tracker.update_state(
-            loss * tf.cast(_replicas(), loss.dtype),
-            sample_weight=_batch_size(x))
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+            iterates = getattr(self, "_last_iterates", None)
+            if iterates is None:
+                iterates = self._forward(x, training=training).iterates
+            object.__setattr__(self, "_last_iterates", None)
+            loss = self._unrolled_loss(y, iterates, sample_weight)
+        if self.losses:
+            loss += _add_n([keras.ops.cast(l, loss.dtype)
+                            for l in self.losses])
+        return loss
 
     # --- export and config -----------------------------------------------
 
@@ -460,6 +552,8 @@ class SPEN(keras.Model):
         if shape is None:
             raise ValueError("Call or build the SPEN before exporting it.")
         spec_shape = [None] * (len(shape) - 1) + [shape[-1]]
+        import tensorflow as tf
+
         return [tf.TensorSpec(spec_shape, self.compute_dtype, name="x")]
 
     def export(self, filepath, format="tf_saved_model", verbose=None,
@@ -545,3 +639,26 @@ class SPEN(keras.Model):
         from spen_keras.presets import load_preset_as
 
         return load_preset_as(preset, cls)
+
+
+def _add_n(tensors):
+    """The sum of a list of tensors, added left to right."""
+    total = tensors[0]
+    for tensor in tensors[1:]:
+        total = total + tensor
+    return total
+
+
+class _Shape(tuple):
+    """A static shape without TensorFlow: `rank` and the axes (None free)."""
+
+    @property
+    def rank(self):
+        return len(self)
+
+
+def _static_shape(shape):
+    tf = _tensorflow_if_loaded()
+    if tf is not None:
+        return tf.TensorShape(shape)
+    return _Shape(tuple(shape))

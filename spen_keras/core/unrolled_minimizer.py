@@ -41,8 +41,8 @@ import collections
 import math
 
 import keras
-import tensorflow as tf
 
+from spen_keras.core import backend
 from spen_keras.core.energies.base_energy import check_positive
 from spen_keras.core.energies.saved_model_tracing import is_tracing_for_saved_model
 from spen_keras.core.step_rules import get_step_rule
@@ -60,29 +60,6 @@ Fields:
     iterates: y_1 ... y_T stacked on a new leading axis, (T, batch, ...).
     num_steps: int32 scalar, the steps actually taken (< T after early stop).
 """
-
-
-def _floating(tensors):
-    return [t for t in tensors if t.dtype.is_floating]
-
-
-def _pack_features(structure, flat):
-    if structure is None:
-        return None
-    return tf.nest.pack_sequence_as(structure, list(flat))
-
-
-def _gradients_with_nones(tape, target, sources, output_gradients=None):
-    """tape.gradient over mixed sources: zeros for unconnected floating ones,
-    None for integer ones (they have no gradient)."""
-    floating = [s for s in sources if s.dtype.is_floating]
-    grads = iter(
-        tape.gradient(
-            target, floating, output_gradients=output_gradients,
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        )
-    )
-    return [next(grads) if s.dtype.is_floating else None for s in sources]
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
@@ -182,133 +159,77 @@ class UnrolledMinimizer(keras.layers.Layer):
     def step_sizes(self):
         """The T step sizes eta_1..eta_T as a tensor."""
         if self.learn_step_sizes:
-            return tf.nn.softplus(self.raw_step_sizes)
-        return tf.fill([self.num_steps], tf.constant(self.step_size,
-                                                     self.compute_dtype))
+            return keras.ops.softplus(self.raw_step_sizes)
+        return keras.ops.full([self.num_steps], self.step_size,
+                              dtype=self.compute_dtype)
 
     def _step_size(self, t):
         if self.learn_step_sizes:
             # Under a mixed policy the rates are float32 variables and the
             # gradient is in the compute dtype (float16/bfloat16).
-            return tf.cast(tf.nn.softplus(self.raw_step_sizes[t]),
-                           self.compute_dtype)
-        return tf.constant(self.step_size, self.compute_dtype)
+            return keras.ops.cast(keras.ops.softplus(self.raw_step_sizes[t]),
+                                  self.compute_dtype)
+        return keras.ops.convert_to_tensor(self.step_size, self.compute_dtype)
 
     # --- dE/dy -----------------------------------------------------------
 
-    def _total_energy(self, y, features, extra_energy):
+    def total_energy(self, y, features, extra_energy=None):
+        """sum over the batch of E(y; features) (+ `extra_energy(y)`)."""
         energy = self.energy(y, features)
         if extra_energy is not None:
             energy = energy + extra_energy(y)
-        return tf.reduce_sum(energy)
+        return keras.ops.sum(energy)
 
-    def _tape_gradient(self, y, features, extra_energy):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(y)
-            energy = self._total_energy(y, features, extra_energy)
-        return tape.gradient(energy, y)
-
-    def _finite_difference_gradient(self, y, features):
-        flat_features = tf.nest.flatten(features) if features is not None else []
-
-        @tf.custom_gradient
-        def energy_gradient(y, *flat):
-            packed = _pack_features(features, flat)
-            grad = self._tape_gradient(y, packed, None)
-
-            def backward(v, variables=None):
-                variables = list(variables or [])
-                norm = tf.norm(tf.reshape(v, [-1]))
-                eps = self.fd_radius / tf.maximum(norm, tf.constant(1e-30, v.dtype))
-                probe = eps * v
-
-                def first_order(point):
-                    sources = [point] + list(flat) + variables
-                    with tf.GradientTape(watch_accessed_variables=False) as tape:
-                        tape.watch(_floating(sources))
-                        energy = self._total_energy(point, packed, None)
-                    return _gradients_with_nones(tape, energy, sources)
-
-                plus, minus = first_order(y + probe), first_order(y - probe)
-                grads = [
-                    None if p is None else (p - m) / (2.0 * eps)
-                    for p, m in zip(plus, minus)
-                ]
-                n_inputs = 1 + len(flat)
-                if variables:
-                    return grads[:n_inputs], grads[n_inputs:]
-                return grads[:n_inputs]
-
-            return grad, backward
-
-        return energy_gradient(y, *flat_features)
+    def tape_gradient(self, y, features, extra_energy=None):
+        """dE/dy, differentiable again (exact second-order terms)."""
+        return backend.ops().energy_gradient(
+            lambda point: self.total_energy(point, features, extra_energy), y)
 
     def energy_gradient(self, y, features=None, extra_energy=None):
         """dE/dy at y, differentiable to second order as `hvp` says."""
         if (self.hvp == "finite_difference" and extra_energy is None
                 and not is_tracing_for_saved_model()):
-            return self._finite_difference_gradient(y, features)
-        return self._tape_gradient(y, features, extra_energy)
+            if not backend.is_tensorflow():
+                raise NotImplementedError(
+                    "hvp='finite_difference' needs the TensorFlow backend; "
+                    f"Keras runs on {backend.name()!r} (use hvp='exact').")
+            return backend.ops().finite_difference_gradient(self, y,
+                                                            features)
+        return self.tape_gradient(y, features, extra_energy)
 
     # --- one step --------------------------------------------------------
 
-    def _step(self, state, features, t, extra_energy):
+    def step(self, state, features, t, extra_energy=None):
+        """One step of the step rule from `state` (a tuple)."""
         grad = self.energy_gradient(
             self.step_rule.iterate(state), features, extra_energy
         )
         scale = self.energy.step_scale(self.energy.select_features(features))
         if scale is not None:
             # The energy's per-example preconditioner (`Energy.step_scale`).
-            scale = tf.cast(tf.stop_gradient(scale), grad.dtype)
-            grad = grad * tf.reshape(
-                scale, tf.concat([tf.shape(scale),
-                                  tf.ones([tf.rank(grad) - 1], tf.int32)], 0))
+            scale = keras.ops.cast(keras.ops.stop_gradient(scale), grad.dtype)
+            grad = grad * keras.ops.reshape(
+                scale, (-1,) + (1,) * (len(grad.shape) - 1))
         return tuple(self.step_rule.update(grad, state, self._step_size(t)))
 
     def _checkpointed_step(self, state, features, t):
-        flat_features = tf.nest.flatten(features) if features is not None else []
-        n_state = len(state)
+        if backend.is_tensorflow():
+            return backend.ops().checkpointed_step(self, state, features, t)
+        flat = keras.tree.flatten(features) if features is not None else []
 
-        @tf.custom_gradient
         def step(*args):
-            saved_state, saved_features = args[:n_state], args[n_state:]
-            new_state = self._step(
-                saved_state, _pack_features(features, saved_features), t, None
-            )
+            packed = (None if features is None else keras.tree.pack_sequence_as(
+                features, list(args[len(state):])))
+            return self.step(tuple(args[:len(state)]), packed, t)
 
-            def backward(*upstream, variables=None):
-                variables = list(variables or [])
-                upstream = [
-                    tf.zeros_like(s) if u is None else u
-                    for u, s in zip(upstream, new_state)
-                ]
-                # Recompute only once the gradient from later steps exists;
-                # otherwise graph mode runs every recomputation up front.
-                with tf.control_dependencies(upstream):
-                    inputs = [tf.identity(a) for a in args]
-                sources = inputs + variables
-                with tf.GradientTape(watch_accessed_variables=False) as tape:
-                    tape.watch(_floating(sources))
-                    recomputed = self._step(
-                        tuple(inputs[:n_state]),
-                        _pack_features(features, inputs[n_state:]), t, None,
-                    )
-                grads = _gradients_with_nones(
-                    tape, list(recomputed), sources, output_gradients=upstream
-                )
-                if variables:
-                    return grads[:len(args)], grads[len(args):]
-                return grads[:len(args)]
-
-            return new_state, backward
-
-        return tuple(step(*state, *flat_features))
+        return tuple(backend.ops().checkpointed(step, *state, *flat))
 
     # --- the loop --------------------------------------------------------
 
     def _rms_change(self, y_new, y_old):
-        diff = tf.reshape(y_new - y_old, [tf.shape(y_new)[0], -1])
-        return tf.reduce_max(tf.sqrt(tf.reduce_mean(tf.square(diff), axis=1)))
+        diff = keras.ops.reshape(y_new - y_old, (keras.ops.shape(y_new)[0], -1))
+        return keras.ops.max(keras.ops.sqrt(keras.ops.mean(
+            keras.ops.square(diff), axis=1)))
 
     def minimize(self, y0, features=None, training=None, extra_energy=None):
         """Runs the T steps and returns a `MinimizationResult`.
@@ -322,10 +243,13 @@ class UnrolledMinimizer(keras.layers.Layer):
                 Steps that use it are not checkpointed and differentiate it
                 with the exact tape.
         """
-        y0 = tf.convert_to_tensor(y0, dtype=self.compute_dtype)
-        y0 = tf.debugging.assert_all_finite(
-            y0, "UnrolledMinimizer: the initial point y0 contains NaN or Inf"
-        )
+        y0 = keras.ops.convert_to_tensor(y0, dtype=self.compute_dtype)
+        if backend.is_tensorflow():
+            import tensorflow as tf
+
+            y0 = tf.debugging.assert_all_finite(
+                y0, "UnrolledMinimizer: the initial point y0 contains NaN or "
+                "Inf")
         if not self.built:  # `minimize` may be called without `__call__`
             self.build(y0.shape)
             self.built = True
@@ -340,49 +264,83 @@ class UnrolledMinimizer(keras.layers.Layer):
             if (self.checkpoint and extra_energy is None
                     and not is_tracing_for_saved_model()):
                 return self._checkpointed_step(state, features, t)
-            return self._step(state, features, t, extra_energy)
+            return self.step(state, features, t, extra_energy)
 
         early_stop = self.tolerance is not None and (
             not training or self.early_stop_in_training
         )
-        iterates = []
-        num_steps = tf.constant(self.num_steps, tf.int32)
         if not early_stop:
+            iterates = []
             for t in range(self.num_steps):
                 state = step(state, t)
                 iterates.append(self.step_rule.iterate(state))
-        elif tf.executing_eagerly():
-            y = self.step_rule.iterate(state)
-            for t in range(self.num_steps):
-                state = step(state, t)
-                y, y_old = self.step_rule.iterate(state), y
-                iterates.append(y)
-                if bool(self._rms_change(y, y_old) <= self.tolerance):
-                    num_steps = tf.constant(t + 1, tf.int32)
-                    break
-            iterates += [iterates[-1]] * (self.num_steps - len(iterates))
+            num_steps = keras.ops.convert_to_tensor(self.num_steps, "int32")
+        elif _executing_eagerly():
+            iterates, num_steps = self._eager_early_stop(state, step)
+        elif backend.is_tensorflow():
+            iterates, num_steps = self._graph_early_stop(state, step)
         else:
-            done, taken = tf.constant(False), tf.constant(0, tf.int32)
-            for t in range(self.num_steps):
-
-                def run(state=state, t=t):
-                    new_state = step(state, t)
-                    change = self._rms_change(
-                        self.step_rule.iterate(new_state),
-                        self.step_rule.iterate(state),
-                    )
-                    return new_state, change <= self.tolerance, tf.constant(
-                        t + 1, tf.int32)
-
-                def skip(state=state, done=done, taken=taken):
-                    return state, done, taken
-
-                state, done, taken = tf.cond(done, skip, run)
-                iterates.append(self.step_rule.iterate(state))
-            num_steps = taken
+            iterates, num_steps = self._masked_early_stop(state, step)
         return MinimizationResult(
-            y=iterates[-1], iterates=tf.stack(iterates), num_steps=num_steps
-        )
+            y=iterates[-1], iterates=keras.ops.stack(iterates),
+            num_steps=num_steps)
+
+    def _eager_early_stop(self, state, step):
+        iterates = []
+        y = self.step_rule.iterate(state)
+        num_steps = self.num_steps
+        for t in range(self.num_steps):
+            state = step(state, t)
+            y, y_old = self.step_rule.iterate(state), y
+            iterates.append(y)
+            if bool(keras.ops.convert_to_numpy(
+                    self._rms_change(y, y_old) <= self.tolerance)):
+                num_steps = t + 1
+                break
+        iterates += [iterates[-1]] * (self.num_steps - len(iterates))
+        return iterates, keras.ops.convert_to_tensor(num_steps, "int32")
+
+    def _graph_early_stop(self, state, step):
+        """TensorFlow graphs: each remaining step in a `tf.cond`, so a
+        converged batch skips the work."""
+        import tensorflow as tf
+
+        iterates = []
+        done, taken = tf.constant(False), tf.constant(0, tf.int32)
+        for t in range(self.num_steps):
+
+            def run(state=state, t=t):
+                new_state = step(state, t)
+                change = self._rms_change(
+                    self.step_rule.iterate(new_state),
+                    self.step_rule.iterate(state),
+                )
+                return new_state, change <= self.tolerance, tf.constant(
+                    t + 1, tf.int32)
+
+            def skip(state=state, done=done, taken=taken):
+                return state, done, taken
+
+            state, done, taken = tf.cond(done, skip, run)
+            iterates.append(self.step_rule.iterate(state))
+        return iterates, taken
+
+    def _masked_early_stop(self, state, step):
+        """Traced JAX: every step runs, and once converged the state stops
+        changing (the same iterates; no work is skipped)."""
+        iterates = []
+        done = keras.ops.convert_to_tensor(False)
+        taken = keras.ops.convert_to_tensor(0, "int32")
+        for t in range(self.num_steps):
+            new_state = step(state, t)
+            change = self._rms_change(self.step_rule.iterate(new_state),
+                                      self.step_rule.iterate(state))
+            state = tuple(keras.ops.where(done, old, new)
+                          for old, new in zip(state, new_state))
+            taken = keras.ops.where(done, taken, t + 1)
+            done = keras.ops.logical_or(done, change <= self.tolerance)
+            iterates.append(self.step_rule.iterate(state))
+        return iterates, taken
 
     def call(self, y0, features=None, training=None, return_iterates=False):
         result = self.minimize(y0, features, training=training)
@@ -410,3 +368,14 @@ class UnrolledMinimizer(keras.layers.Layer):
             }
         )
         return config
+
+
+def _executing_eagerly():
+    """Whether the steps run eagerly (a Python `break` can stop them)."""
+    if backend.name() == "jax":
+        return False  # `fit`/`predict` trace; eager JAX is not the concern
+    if backend.name() == "torch":
+        return True
+    import tensorflow as tf
+
+    return tf.executing_eagerly()

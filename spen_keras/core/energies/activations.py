@@ -5,7 +5,7 @@ useful second derivative. ReLU and |.| have none; the paper (Sec. 5, Eq. 13-14)
 replaces them by a SoftPlus with a high temperature and SoftAbs built from it.
 """
 
-import tensorflow as tf
+import keras
 
 
 def softplus_with_temperature(x, temperature):
@@ -21,7 +21,7 @@ def softplus_with_temperature(x, temperature):
     Returns:
         A tensor like `x`.
     """
-    return tf.nn.softplus(temperature * x) / temperature
+    return keras.ops.softplus(temperature * x) / temperature
 
 
 def soft_abs(x, temperature):

@@ -1,19 +1,22 @@
 """The base class shared by every energy term."""
 
 import keras
-import tensorflow as tf
 
 
 def sum_over_non_batch_axes(values):
     """Reduces a (batch, ...) tensor to (batch,) by summing all other axes."""
-    rank = values.shape.rank
-    if rank is None:
-        return tf.reduce_sum(
-            tf.reshape(values, [tf.shape(values)[0], -1]), axis=1
-        )
+    rank = len(values.shape)
     if rank == 1:
         return values
-    return tf.reduce_sum(values, axis=list(range(1, rank)))
+    return keras.ops.sum(values, axis=list(range(1, rank)))
+
+
+def static_rank(shape):
+    """The rank of a static shape, None when unknown (a TensorShape of
+    unknown rank); any backend's shape tuple has a rank."""
+    if hasattr(shape, "rank"):
+        return shape.rank
+    return None if shape is None else len(shape)
 
 
 def check_positive(name, value):
@@ -80,14 +83,15 @@ class Energy(keras.layers.Layer):
         """Raises a ValueError if the static shape of `y` cannot fit."""
         name = self.__class__.__name__
         shape = y.shape
-        if self.expected_rank is not None and shape.rank is not None:
-            if shape.rank != self.expected_rank:
+        rank = static_rank(shape)
+        if self.expected_rank is not None and rank is not None:
+            if rank != self.expected_rank:
                 raise ValueError(
                     f"{name} expects y of rank {self.expected_rank}"
                     f" {self.shape_description()}; got shape {tuple(shape)}."
                 )
         last = self.expected_last_dim
-        if last is not None and shape.rank and shape[-1] is not None:
+        if last is not None and rank and shape[-1] is not None:
             if shape[-1] != last:
                 raise ValueError(
                     f"{name} expects y with {last} channel(s) on the last axis"

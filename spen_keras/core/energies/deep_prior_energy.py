@@ -1,75 +1,13 @@
 """DeepPrior: a small convolutional energy over images (Eq. 15)."""
 
 import keras
-import tensorflow as tf
 
+from spen_keras.core import backend
 from spen_keras.core.energies.base_energy import check_positive
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
 from spen_keras.core.energies.image_energy import ImageEnergy, check_conv_stack
-from spen_keras.core.energies.saved_model_tracing import is_tracing_for_saved_model
 
 REDUCTIONS = ("sum", "mean")
-
-
-def _transposed_conv(g, kernel):
-    """sum_c full-correlation(g_c, flipped kernel_c), as a depthwise conv."""
-    size_h, size_w = kernel.shape[0], kernel.shape[1]
-    padded = tf.pad(g, [[0, 0], [size_h - 1, size_h - 1],
-                        [size_w - 1, size_w - 1], [0, 0]])
-    flipped = tf.reshape(tf.reverse(kernel, [0, 1]), [size_h, size_w, -1, 1])
-    return tf.reduce_sum(tf.nn.depthwise_conv2d(
-        padded, flipped, [1, 1, 1, 1], "VALID"), axis=-1, keepdims=True)
-
-
-@tf.custom_gradient
-def _transposed_single_channel_conv(g, kernel):
-    """The input gradient of a 'valid' conv of a single-channel input:
-    sum_c full-correlation(g_c, flipped kernel_c), as a depthwise conv.
-
-    Its own gradients (what the unrolled minimiser's second derivatives
-    need) are the forward conv (in g) and the conv's kernel gradient (in
-    the kernel), both fast kernels; TensorFlow's gradients of the depthwise
-    conv (its kernel gradient ran at a third of the speed) are not used.
-    """
-    dx = _transposed_conv(g, kernel)
-
-    def grad(v):
-        dg = tf.nn.conv2d(v, kernel, 1, "VALID")
-        dkernel = tf.raw_ops.Conv2DBackpropFilter(
-            input=v, filter_sizes=tf.shape(kernel), out_backprop=g,
-            strides=[1, 1, 1, 1], padding="VALID")
-        return dg, dkernel
-
-    return dx, grad
-
-
-@tf.custom_gradient
-def single_channel_conv(x, kernel):
-    """'valid' conv2d of a single-channel x, whose input gradient runs as a
-    depthwise conv of the output gradient summed over channels.
-
-    TensorFlow's input gradient of a conv with one input channel
-    (`Conv2DBackpropInput` to 1 channel) ran at about 20 GFLOP/s on oneDNN
-    against 350 for the 32 -> 32 convs: the largest single loss in a DP
-    training step and in whole-frame inference (`benchmarks/roofline.py`
-    times each op alone). The depthwise form of the same sum runs at about
-    100 GFLOP/s, and its own gradients (second derivatives, for the unrolled
-    minimiser's Hessian-vector products) are a forward conv and a kernel
-    gradient (`_transposed_single_channel_conv`).
-    """
-    out = tf.nn.conv2d(x, kernel, 1, "VALID")
-
-    def grad(g):
-        dkernel = tf.raw_ops.Conv2DBackpropFilter(
-            input=x, filter_sizes=tf.shape(kernel), out_backprop=g,
-            strides=[1, 1, 1, 1], padding="VALID")
-        # Exported, plain ops: a custom gradient inside this backward would
-        # not be saved (`saved_model_tracing`).
-        transposed = (_transposed_conv if is_tracing_for_saved_model()
-                      else _transposed_single_channel_conv)
-        return transposed(g, kernel), dkernel
-
-    return out, grad
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
@@ -197,13 +135,14 @@ class DeepPriorEnergy(ImageEnergy):
             if i == 0:
                 kernel = kernel * t
             if i == 0 and self.channels == 1:
-                pre = single_channel_conv(self.pad(y, kernel), kernel)
+                pre = backend.ops().single_channel_conv(
+                    self.pad(y, kernel), kernel)
             else:
                 pre = self.convolve(hidden, kernel)
-            hidden = tf.nn.softplus(pre + bias * t)
-        scores = tf.nn.conv2d(hidden, self.output_kernel / t, 1, "VALID")
+            hidden = keras.ops.softplus(pre + bias * t)
+        scores = keras.ops.conv(hidden, self.output_kernel / t, 1, "valid")
         if self.reduction == "mean":
-            return tf.reduce_mean(scores, axis=[1, 2, 3])
+            return keras.ops.mean(scores, axis=[1, 2, 3])
         return sum_over_non_batch_axes(scores)
 
     def get_config(self):

@@ -1,8 +1,9 @@
 """Shared pieces of energies over images y of shape (batch, height, width, C)."""
 
-import tensorflow as tf
+import keras
 
 from spen_keras.core.energies.base_energy import Energy
+from spen_keras.core.energies.base_energy import static_rank
 
 PADDING_MODES = ("valid", "reflect", "zero")
 
@@ -19,8 +20,8 @@ def pad_same(x, size_h, size_w, mode):
         [pad_w // 2, pad_w - pad_w // 2],
         [0, 0],
     ]
-    return tf.pad(x, paddings, mode="REFLECT" if mode == "reflect" else
-                  "CONSTANT")
+    return keras.ops.pad(x, paddings,
+                         mode="reflect" if mode == "reflect" else "constant")
 
 
 def check_conv_stack(filters, kernel_sizes):
@@ -115,7 +116,8 @@ class ImageEnergy(Energy):
         super().check_y(y)
         minimum = self.minimum_spatial_size()
         shape = y.shape
-        if shape.rank is None or shape.rank < 3 or minimum <= 1:
+        rank = static_rank(shape)
+        if rank is None or rank < 3 or minimum <= 1:
             return
         small = [d for d in shape[1:-1] if d is not None and d < minimum]
         if small:
@@ -137,11 +139,11 @@ class ImageEnergy(Energy):
         """Stride-1 convolution of `y` with `kernel` under `self.padding`."""
         size_h, size_w = kernel.shape[0], kernel.shape[1]
         if self.padding == "valid" or (size_h == 1 and size_w == 1):
-            return tf.nn.conv2d(y, kernel, strides=1, padding="VALID")
+            return keras.ops.conv(y, kernel, strides=1, padding="valid")
         if self.padding == "zero":
-            return tf.nn.conv2d(y, kernel, strides=1, padding="SAME")
+            return keras.ops.conv(y, kernel, strides=1, padding="same")
         padded = pad_same(y, size_h, size_w, "reflect")
-        return tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
+        return keras.ops.conv(padded, kernel, strides=1, padding="valid")
 
     def get_config(self):
         config = super().get_config()

@@ -3,7 +3,6 @@
 import math
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.energies.base_energy import Energy, check_positive
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
@@ -171,7 +170,7 @@ class QuadraticDataEnergy(Energy):
     @property
     def variance(self):
         """sigma^2 as a tensor."""
-        return tf.exp(self.log_variance)
+        return keras.ops.exp(self.log_variance)
 
     def minimum_spatial_size(self):
         """1: the energy is a sum of per-pixel terms."""
@@ -185,16 +184,17 @@ class QuadraticDataEnergy(Energy):
         unless `noise_override` is set (> 0, read eagerly)."""
         if self.noise_estimate is None:
             return 0
-        if not (self.built and tf.executing_eagerly()):
+        if not (self.built and _eager()):
             return None
-        return 0 if float(self.noise_override.numpy()) > 0 else None
+        return 0 if float(keras.ops.convert_to_numpy(
+            self.noise_override)) > 0 else None
 
     def relative_noise(self, features):
         """r(x) of the noise profile (1 without one), same shape as x."""
         if self.noise_profile is None:
-            return tf.ones_like(features)
+            return keras.ops.ones_like(features)
         a, b, c = self.noise_profile
-        return 1.0 + (b / a) * tf.square(features - c)
+        return 1.0 + (b / a) * keras.ops.square(features - c)
 
     def estimate_noise_level(self, features):
         """The robust per-example noise std at r = 1, s_n, shape (batch,).
@@ -206,9 +206,9 @@ class QuadraticDataEnergy(Energy):
         if self.noise_estimate is None:
             raise ValueError("estimate_noise_level needs a QuadraticDataEnergy"
                              " built with noise_estimate=s_ref.")
-        x = tf.stop_gradient(tf.convert_to_tensor(features))
-        rank = x.shape.rank
-        if rank is None or rank < 2:
+        x = keras.ops.stop_gradient(keras.ops.convert_to_tensor(features))
+        rank = len(x.shape)
+        if rank < 2:
             raise ValueError("QuadraticDataEnergy's noise estimate needs x of "
                              f"known rank >= 2 (batch, ...); got {x.shape}.")
         axis = 2 if rank >= 3 else 1
@@ -216,48 +216,56 @@ class QuadraticDataEnergy(Energy):
         left = x[head + (slice(None, -1),)]
         right = x[head + (slice(1, None),)]
         d = right - left
-        scaled = tf.abs(d) / self.relative_noise(0.5 * (left + right))
-        valid = tf.math.logical_and(
-            tf.math.logical_and(tf.math.is_finite(d), tf.not_equal(d, 0.0)),
-            tf.math.is_finite(scaled))
-        batch = tf.shape(x)[0]
-        scaled = tf.reshape(scaled, [batch, -1])
-        valid = tf.reshape(valid, [batch, -1])
-        inf = tf.constant(math.inf, scaled.dtype)
+        ops = keras.ops
+        scaled = ops.abs(d) / self.relative_noise(0.5 * (left + right))
+        valid = ops.logical_and(
+            ops.logical_and(ops.isfinite(d), ops.not_equal(d, 0.0)),
+            ops.isfinite(scaled))
+        batch = ops.shape(x)[0]
+        scaled = ops.reshape(scaled, (batch, -1))
+        valid = ops.reshape(valid, (batch, -1))
+        inf = ops.convert_to_tensor(math.inf, scaled.dtype)
         # Invalid entries sort last; one extra +inf column keeps the gathers
         # in range when an example has no pair at all (width 1).
-        ordered = tf.sort(tf.concat(
-            [tf.where(valid, scaled, inf), tf.fill([batch, 1], inf)], axis=1),
+        ordered = ops.sort(ops.concatenate(
+            [ops.where(valid, scaled, inf),
+             ops.full((batch, 1), math.inf, dtype=scaled.dtype)], axis=1),
             axis=1)
-        count = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
-        low = tf.maximum((count - 1) // 2, 0)
+        count = ops.sum(ops.cast(valid, "int32"), axis=1)
+        low = ops.maximum((count - 1) // 2, 0)
         high = count // 2
+
         def middle(index):
-            return tf.gather(ordered, index[:, None], batch_dims=1)[:, 0]
+            return ops.take_along_axis(ordered, index[:, None], axis=1)[:, 0]
 
         median = 0.5 * (middle(low) + middle(high))
-        reference = tf.constant(self.noise_estimate, scaled.dtype)
-        level = tf.maximum(median / (0.6745 * math.sqrt(2.0)),
-                           1e-3 * reference)
-        return tf.stop_gradient(
-            tf.where(count > 0, level, tf.fill([batch], reference)))
+        reference = ops.convert_to_tensor(self.noise_estimate, scaled.dtype)
+        level = ops.maximum(median / (0.6745 * math.sqrt(2.0)),
+                            1e-3 * reference)
+        return ops.stop_gradient(
+            ops.where(count > 0, level,
+                      ops.full((batch,), self.noise_estimate,
+                               dtype=scaled.dtype)))
 
     def noise_level(self, features):
         """s_n as used by the energy: `noise_override` for every example
         while it is > 0, else `estimate_noise_level(x)`; shape (batch,)."""
-        features = tf.convert_to_tensor(features, self.compute_dtype)
+        features = keras.ops.convert_to_tensor(features, self.compute_dtype)
         if not self.built:
             self(features, features)  # creates the weights
-        override = tf.cast(self.noise_override, features.dtype)
-        # tf.cond: with an override, the estimate (a sort) is not computed.
-        return tf.cond(
+        override = keras.ops.cast(self.noise_override, features.dtype)
+        # A cond: with an override, the estimate (a sort) is not computed.
+        return keras.ops.cond(
             override > 0,
-            lambda: tf.fill(tf.shape(features)[:1], override),
+            lambda: keras.ops.ones_like(keras.ops.reshape(
+                features, (keras.ops.shape(features)[0], -1))[:, 0])
+            * override,
             lambda: self.estimate_noise_level(features))
 
     def _noise_factor(self, features):
         """(s_n / s_ref)^2 per example, shape (batch,)."""
-        return tf.square(self.noise_level(features) / self.noise_estimate)
+        return keras.ops.square(self.noise_level(features)
+                                / self.noise_estimate)
 
     def step_scale(self, features):
         """min(1, (s_n / s_ref)^2 / f_min) per example with `noise_estimate`
@@ -265,23 +273,22 @@ class QuadraticDataEnergy(Energy):
         docstring)."""
         if self.noise_estimate is None or self.scale_steps_below is None:
             return None
-        features = tf.convert_to_tensor(features, self.compute_dtype)
-        return tf.stop_gradient(tf.minimum(
+        features = keras.ops.convert_to_tensor(features, self.compute_dtype)
+        return keras.ops.stop_gradient(keras.ops.minimum(
             self._noise_factor(features) / self.scale_steps_below, 1.0))
 
     def energy(self, y, features):
-        if features.shape.rank is not None and y.shape.rank is not None:
-            if not features.shape.is_compatible_with(y.shape):
-                raise ValueError(
-                    "QuadraticDataEnergy needs the observation x with the "
-                    f"shape of y; got y {tuple(y.shape)} and x "
-                    f"{tuple(features.shape)}."
-                )
-        squared = tf.square(y - features)
+        if not _compatible(features.shape, y.shape):
+            raise ValueError(
+                "QuadraticDataEnergy needs the observation x with the "
+                f"shape of y; got y {tuple(y.shape)} and x "
+                f"{tuple(features.shape)}."
+            )
+        squared = keras.ops.square(y - features)
         if self.noise_profile is not None:
             a, b, c = self.noise_profile
-            relative = 1.0 + (b / a) * tf.square(features - c)
-            squared = squared / tf.square(relative)
+            relative = 1.0 + (b / a) * keras.ops.square(features - c)
+            squared = squared / keras.ops.square(relative)
         residual = sum_over_non_batch_axes(squared)
         if self.noise_estimate is not None:
             residual = residual / self._noise_factor(features)
@@ -291,18 +298,17 @@ class QuadraticDataEnergy(Energy):
         """sigma^2 of every entry of the observation (broadcast to its
         shape): the constant, or the profile's, times (s_n / s_ref)^2 with
         `noise_estimate`."""
-        features = tf.convert_to_tensor(features, self.compute_dtype)
+        features = keras.ops.convert_to_tensor(features, self.compute_dtype)
         if not self.built:
             self(features, features)  # creates sigma^2
-        variance = self.variance * tf.ones_like(features)
+        variance = self.variance * keras.ops.ones_like(features)
         if self.noise_estimate is not None:
             factor = self._noise_factor(features)
-            shape = tf.concat([tf.shape(factor),
-                               tf.ones([tf.rank(features) - 1], tf.int32)], 0)
-            variance = variance * tf.reshape(factor, shape)
+            variance = variance * keras.ops.reshape(
+                factor, (-1,) + (1,) * (len(features.shape) - 1))
         if self.noise_profile is None:
             return variance
-        return variance * tf.square(self.relative_noise(features))
+        return variance * keras.ops.square(self.relative_noise(features))
 
     def get_config(self):
         config = super().get_config()
@@ -317,3 +323,22 @@ class QuadraticDataEnergy(Energy):
             }
         )
         return config
+
+
+def _compatible(a, b):
+    """Whether two static shapes can be the same (None matches anything)."""
+    return len(a) == len(b) and all(
+        p is None or q is None or p == q for p, q in zip(a, b))
+
+
+def _eager():
+    """Whether values can be read now (not inside a traced function)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    if keras.backend.backend() == "jax":
+        from keras.src.backend.jax.core import is_in_jax_tracing_scope
+
+        return not is_in_jax_tracing_scope()
+    return True

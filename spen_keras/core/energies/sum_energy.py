@@ -1,7 +1,6 @@
 """The sum of energy terms (Eq. 11: global + local + constraints)."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.energies.base_energy import Energy
 
@@ -59,10 +58,14 @@ class SumEnergy(Energy):
         scales = [s for s in scales if s is not None]
         if not scales:
             return None
-        return tf.math.reduce_prod(tf.stack(scales), axis=0)
+        return keras.ops.prod(keras.ops.stack(scales), axis=0)
 
     def energy(self, y, features):
-        return tf.add_n([term(y, features) for term in self.energies])
+        terms = [term(y, features) for term in self.energies]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
 
     def get_config(self):
         config = super().get_config()

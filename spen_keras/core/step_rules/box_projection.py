@@ -1,7 +1,6 @@
 """Euclidean projection onto a box: clip(y, lower, upper) (Eq. 6)."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.step_rules.projection import Projection
 
@@ -31,7 +30,7 @@ class BoxProjection(Projection):
         self.lower, self.upper = lower, upper
 
     def project(self, y):
-        return tf.clip_by_value(y, self.lower, self.upper)
+        return keras.ops.clip(y, self.lower, self.upper)
 
     def get_config(self):
         return {"lower": self.lower, "upper": self.upper}

@@ -1,7 +1,6 @@
 """Entropic mirror descent on the probability simplex (Eq. 7)."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.step_rules.parametrization import Parametrization
 
@@ -32,11 +31,11 @@ class EntropicParametrization(Parametrization):
         self.epsilon = epsilon
 
     def init(self, y0):
-        return y0 / tf.reduce_sum(y0, axis=-1, keepdims=True)
+        return y0 / keras.ops.sum(y0, axis=-1, keepdims=True)
 
     def step(self, coords, direction):
-        log_y = tf.math.log(tf.maximum(coords, self.epsilon))
-        return tf.nn.softmax(log_y - direction, axis=-1)
+        log_y = keras.ops.log(keras.ops.maximum(coords, self.epsilon))
+        return keras.ops.softmax(log_y - direction, axis=-1)
 
     def get_config(self):
         return {"epsilon": self.epsilon}

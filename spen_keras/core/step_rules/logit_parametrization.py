@@ -1,7 +1,6 @@
 """Logits: the state holds l with y = SoftMax(l) or Sigmoid(l) (Eq. 8)."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.step_rules.parametrization import Parametrization
 
@@ -43,20 +42,20 @@ class LogitParametrization(Parametrization):
         self.epsilon = epsilon
 
     def init(self, y0):
-        y0 = tf.clip_by_value(y0, self.epsilon, 1.0 - self.epsilon)
+        y0 = keras.ops.clip(y0, self.epsilon, 1.0 - self.epsilon)
         if self.activation == "softmax":
-            return tf.math.log(y0)
-        return tf.math.log(y0) - tf.math.log1p(-y0)
+            return keras.ops.log(y0)
+        return keras.ops.log(y0) - keras.ops.log1p(-y0)
 
     def iterate(self, coords):
         if self.activation == "softmax":
-            return tf.nn.softmax(coords, axis=-1)
-        return tf.sigmoid(coords)
+            return keras.ops.softmax(coords, axis=-1)
+        return keras.ops.sigmoid(coords)
 
     def coordinate_gradient(self, grad, coords):
         y = self.iterate(coords)
         if self.activation == "softmax":
-            return y * (grad - tf.reduce_sum(y * grad, -1, keepdims=True))
+            return y * (grad - keras.ops.sum(y * grad, -1, keepdims=True))
         return y * (1.0 - y) * grad
 
     def get_config(self):

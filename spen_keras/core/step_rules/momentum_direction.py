@@ -1,7 +1,6 @@
 """Heavy-ball momentum: h_{t+1} = m h_t + eta_t g; d_t = h_{t+1}."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.step_rules.direction import Direction
 
@@ -32,7 +31,7 @@ class MomentumDirection(Direction):
         self.momentum = momentum
 
     def init(self, coords):
-        return (tf.zeros_like(coords),)
+        return (keras.ops.zeros_like(coords),)
 
     def update(self, grad, state, step_size):
         (velocity,) = state

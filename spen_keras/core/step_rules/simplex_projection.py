@@ -3,7 +3,6 @@
 import math
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.step_rules.projection import Projection
 
@@ -36,12 +35,12 @@ class SimplexProjection(Projection):
         self.radius = radius
 
     def project(self, y):
-        y = tf.convert_to_tensor(y)
-        u = tf.sort(y, axis=-1, direction="DESCENDING")
-        cumulative = tf.cumsum(u, axis=-1) - self.radius
-        j = tf.cast(tf.range(1, tf.shape(y)[-1] + 1), y.dtype)
-        theta = tf.reduce_max(cumulative / j, axis=-1, keepdims=True)
-        return tf.maximum(y - theta, 0.0)
+        y = keras.ops.convert_to_tensor(y)
+        u = -keras.ops.sort(-y, axis=-1)  # descending
+        cumulative = keras.ops.cumsum(u, axis=-1) - self.radius
+        j = keras.ops.cumsum(keras.ops.ones_like(u), axis=-1)  # 1, 2, ...
+        theta = keras.ops.max(cumulative / j, axis=-1, keepdims=True)
+        return keras.ops.maximum(y - theta, 0.0)
 
     def get_config(self):
         return {"radius": self.radius}

@@ -11,7 +11,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def dct_filters(filter_size, num_filters, channels=1):
@@ -51,13 +50,17 @@ def dct_filters(filter_size, num_filters, channels=1):
 
 def convolve(y, filters):
     """K y: 'valid' stride-1 correlation of y with every filter."""
-    return tf.nn.conv2d(y, filters, strides=1, padding="VALID")
+    return keras.ops.conv(y, filters, strides=1, padding="valid")
 
 
 def convolve_adjoint(p, filters, output_shape):
     """K^T p: the exact adjoint of `convolve` (its transpose convolution)."""
-    return tf.nn.conv2d_transpose(p, filters, output_shape=output_shape,
-                                  strides=1, padding="VALID")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.nn.conv2d_transpose(p, filters, output_shape=output_shape,
+                                      strides=1, padding="VALID")
+    return keras.ops.conv_transpose(p, filters, strides=1, padding="valid")
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
@@ -171,7 +174,8 @@ class ProximalNetDenoiser(keras.Model):
         banks = () if self.share_filters else (self.num_iterations,)
 
         def dct_initializer(shape, dtype=None):
-            return tf.constant(np.broadcast_to(dct, shape), dtype=dtype)
+            return keras.ops.convert_to_tensor(np.broadcast_to(dct, shape),
+                                               dtype=dtype)
 
         self.filters = self.add_weight(
             name="filters", shape=banks + dct.shape,
@@ -200,19 +204,19 @@ class ProximalNetDenoiser(keras.Model):
 
     def expert_weights(self):
         """w_t of every iteration, (num_iterations, num_filters)."""
-        w = tf.exp(self.log_expert_weights)
+        w = keras.ops.exp(self.log_expert_weights)
         if self.share_filters:
-            w = tf.tile(w[None], [self.num_iterations, 1])
+            w = keras.ops.tile(w[None], [self.num_iterations, 1])
         return w
 
     def minimize(self, x):
         """Runs the unrolled iterations; returns (y_T, [p_1, ..., p_T])."""
-        x = tf.convert_to_tensor(x, self.compute_dtype)
-        shape = tf.shape(x)
-        data_weight = tf.exp(self.log_data_weight)
+        x = keras.ops.convert_to_tensor(x, self.compute_dtype)
+        shape = keras.ops.shape(x)
+        data_weight = keras.ops.exp(self.log_data_weight)
         weights = self.expert_weights()
-        primal_steps = tf.exp(self.log_primal_steps)
-        dual_steps = tf.exp(self.log_dual_steps)
+        primal_steps = keras.ops.exp(self.log_primal_steps)
+        dual_steps = keras.ops.exp(self.log_dual_steps)
         y = y_bar = x
         dual = None
         duals = []
@@ -220,7 +224,8 @@ class ProximalNetDenoiser(keras.Model):
             filters = self.iteration_filters(t)
             response = dual_steps[t] * convolve(y_bar, filters)
             dual = response if dual is None else dual + response
-            dual = tf.minimum(tf.maximum(dual, -weights[t]), weights[t])
+            dual = keras.ops.minimum(keras.ops.maximum(dual, -weights[t]),
+                                     weights[t])
             tau = primal_steps[t]
             y_next = (y - tau * convolve_adjoint(dual, filters, shape)
                       + tau * data_weight * x) / (1.0 + tau * data_weight)

@@ -1,0 +1,54 @@
+"""What Keras does not abstract, once per backend.
+
+The core is written in `keras.ops`, the same code on TensorFlow, JAX and
+PyTorch, except for these few operations, which each backend module
+(`tensorflow_backend`, `jax_backend`, `torch_backend`) implements:
+
+- `energy_gradient(total_energy, y)`: dE/dy inside a layer's call, itself
+  differentiable, so that the training loss's gradient includes the
+  second-order terms of the unrolled steps (TensorFlow: an inner
+  `GradientTape` inside the one differentiating the loss; JAX: `jax.grad`
+  inside the trainer's `jax.value_and_grad`; PyTorch:
+  `torch.autograd.grad(create_graph=True)`);
+- `checkpointed(step, state, features)`: a step whose internals are
+  recomputed in the backward pass instead of kept (`jax.checkpoint`,
+  `torch.utils.checkpoint`; TensorFlow's is the minimiser's own custom
+  gradient);
+- `single_channel_conv(x, kernel)`: a 'valid' conv of a one-channel image
+  (TensorFlow: a custom gradient whose input gradient runs as a depthwise
+  conv, much faster on oneDNN; elsewhere the plain conv).
+
+`ops()` returns the module of the backend Keras runs on.
+"""
+
+import importlib
+
+import keras
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def name():
+    """The Keras backend the core runs on."""
+    return keras.backend.backend()
+
+
+def ops():
+    """The backend module of the running Keras backend.
+
+    Raises:
+        ImportError: for a backend the core does not support (numpy,
+            openvino: they cannot differentiate).
+    """
+    backend = name()
+    if backend not in BACKENDS:
+        raise ImportError(
+            f"spen-keras differentiates through energy minimisation, which "
+            f"Keras' {backend!r} backend cannot do; set KERAS_BACKEND to one "
+            f"of {', '.join(BACKENDS)}.")
+    return importlib.import_module(
+        f"spen_keras.core.backend.{backend}_backend")
+
+
+def is_tensorflow():
+    return name() == "tensorflow"

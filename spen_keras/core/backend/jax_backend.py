@@ -1,0 +1,19 @@
+"""The JAX backend's share of the core (see `spen_keras.core.backend`)."""
+
+import jax
+import keras
+
+
+def energy_gradient(total_energy, y):
+    """dE/dy by `jax.grad`; differentiable again by the trainer's
+    `jax.value_and_grad` (closed-over parameters are its tracers)."""
+    return jax.grad(total_energy)(y)
+
+
+def checkpointed(step, *args):
+    """`step(*args)` with its internals recomputed in the backward pass."""
+    return jax.checkpoint(step)(*args)
+
+
+def single_channel_conv(x, kernel):
+    return keras.ops.conv(x, kernel, strides=1, padding="valid")

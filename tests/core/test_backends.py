@@ -1,0 +1,264 @@
+"""The core on every Keras 3 backend: TensorFlow (the reference), JAX and
+PyTorch give the same minima, losses, gradients and preset outputs.
+
+Each backend runs in a fresh process (Keras picks its backend once, at
+import): this file doubles as the worker script (`--worker BACKEND`), which
+prints one JSON line. The checks:
+
+- closed-form minimum: T gradient steps of size eta on the quadratic data
+  term ||y - x||^2 / (2 s2) from y_0 give y_T - x = (1 - eta / s2)^T
+  (y_0 - x);
+- finite differences (float64): the gradient of an unrolled DeepPrior +
+  data-term loss (learned step sizes, momentum, T = 3: second-order terms)
+  against central differences of the loss itself, on each backend;
+- the same weights and batch on every backend: the SPEN's training loss
+  (Eq. 9 over the iterates) and every parameter gradient agree with
+  TensorFlow's within 1e-5 relative (float32);
+- every shipped Keras denoising preset gives TensorFlow's outputs within
+  1e-5 on the same input (weights files are backend-neutral).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.abspath(__file__)
+BACKENDS = ("tensorflow", "jax", "torch")
+OTHER_BACKENDS = ("jax", "torch")
+PRESETS = ("dp_3", "dp_20", "dp_3_icnn", "dp_3_noise_aware", "foe_3",
+           "foe_20", "foe_20_plus", "dp_ssvm", "foe_ssvm", "proximalnet",
+           "feedforward_convnet")
+TIMEOUT = 600
+
+
+# === The worker side =======================================================
+
+def _closed_form(keras, spen_keras):
+    s2, eta, steps = 0.5, 0.2, 4
+    x = np.random.default_rng(0).uniform(size=(2, 5, 6, 1)).astype("float32")
+    y0 = np.zeros_like(x)
+    minimizer = spen_keras.UnrolledMinimizer(
+        spen_keras.QuadraticDataEnergy(s2, trainable_variance=False),
+        num_steps=steps, step_size=eta)
+    y = keras.ops.convert_to_numpy(minimizer(y0, x))
+    expected = x + (1 - eta / s2) ** steps * (y0 - x)
+    return float(np.abs(y - expected).max())
+
+
+def _small_spen(keras, spen_keras, dtype):
+    keras.utils.set_random_seed(3)
+    energy = spen_keras.SumEnergy([
+        spen_keras.QuadraticDataEnergy(0.7, dtype=dtype),
+        spen_keras.DeepPriorEnergy((3, 2), (3, 3), temperature=4.0,
+                                   padding="reflect", dtype=dtype)],
+        dtype=dtype)
+    minimizer = spen_keras.UnrolledMinimizer(
+        energy, num_steps=3, step_rule=spen_keras.MomentumStep(0.25),
+        step_size=0.2, learn_step_sizes=True, dtype=dtype)
+    model = spen_keras.SPEN(minimizer, dtype=dtype)
+    model.build((None, 9, 8, 1))
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.normal(scale=0.3, size=w.shape).astype(dtype)
+                       if w.ndim else np.asarray(rng.uniform(-0.5, 0.5),
+                                                 dtype)
+                       for w in model.get_weights()])
+    model.compile(keras.optimizers.SGD(0.1),
+                  loss=keras.losses.MeanSquaredError(dtype=dtype))
+    return model
+
+
+def _data(dtype):
+    rng = np.random.default_rng(11)
+    x = rng.uniform(size=(2, 9, 8, 1)).astype(dtype)
+    return x, (x + rng.normal(scale=0.1, size=x.shape)).astype(dtype)
+
+
+def _training_loss(model, x, y):
+    """Keras' training loss of a forward pass (the compiled loss, Eq. 9)."""
+    return model.compute_loss(x, y, model(x, training=True))
+
+
+def _unrolled_objective(model, x, y):
+    """sum_t w_t mean((y_t - y)^2) in float64, without Keras' compiled loss
+    and `keras.ops.mean` (which reduce in float32 on JAX and PyTorch)."""
+    import keras
+
+    from spen_keras import iterate_weights
+
+    iterates = model._forward(x, training=True).iterates
+    y = keras.ops.convert_to_tensor(y, "float64")
+    weights = iterate_weights(len(iterates))
+    size = float(np.prod(y.shape))
+    return sum(w * keras.ops.sum(keras.ops.square(iterates[t] - y)) / size
+               for t, w in enumerate(weights))
+
+
+def _loss_and_gradients(keras, model, objective, x, y):
+    """`objective(model, x, y)` and its gradient in every trainable
+    variable, by the backend's own autodiff."""
+    backend = keras.backend.backend()
+    variables = model.trainable_variables
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = objective(model, x, y)
+        grads = tape.gradient(loss, variables)
+    elif backend == "jax":
+        import jax
+
+        fixed = list(zip(model.non_trainable_variables,
+                         [v.value for v in model.non_trainable_variables]))
+
+        def loss_of(values):
+            with keras.StatelessScope(
+                    state_mapping=list(zip(variables, values)) + fixed):
+                return objective(model, x, y)
+
+        loss, grads = jax.value_and_grad(loss_of)([v.value
+                                                    for v in variables])
+    else:
+        loss = objective(model, x, y)
+        loss.backward()
+        grads = [v.value.grad for v in variables]
+    return (float(keras.ops.convert_to_numpy(loss)),
+            [keras.ops.convert_to_numpy(g) for g in grads])
+
+
+def _finite_differences(keras, spen_keras):
+    """Worst relative error of autodiff against central differences."""
+    model = _small_spen(keras, spen_keras, "float64")
+    x, y = _data("float64")
+    _, grads = _loss_and_gradients(keras, model, _unrolled_objective, x, y)
+    worst, h = 0.0, 1e-6
+    for variable, grad in zip(model.trainable_variables, grads):
+        value = keras.ops.convert_to_numpy(variable).copy()
+        for index in list(np.ndindex(value.shape))[:3]:
+            losses = []
+            for sign in (1, -1):
+                probe = value.copy()
+                probe[index] += sign * h
+                variable.assign(keras.ops.convert_to_tensor(probe, "float64"))
+                losses.append(float(keras.ops.convert_to_numpy(
+                    _unrolled_objective(model, x, y))))
+            variable.assign(keras.ops.convert_to_tensor(value, "float64"))
+            numeric = (losses[0] - losses[1]) / (2 * h)
+            worst = max(worst, abs(numeric - grad[index])
+                        / max(abs(numeric), 1e-3))
+    return worst
+
+
+def _presets(keras, spen_keras):
+    x = np.random.default_rng(5).uniform(0.2, 0.8, (1, 24, 32, 1)).astype(
+        "float32")
+    outputs = {}
+    for name in PRESETS:
+        model = spen_keras.load_preset(name)
+        outputs[name] = keras.ops.convert_to_numpy(model(x)).tolist()
+    return outputs
+
+
+def _worker(backend):
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    import keras
+
+    import spen_keras
+
+    assert keras.backend.backend() == backend
+    model = _small_spen(keras, spen_keras, "float32")
+    loss, grads = _loss_and_gradients(keras, model, _training_loss,
+                                      *_data("float32"))
+    return {"backend": keras.backend.backend(),
+            "closed_form": _closed_form(keras, spen_keras),
+            "finite_differences": _finite_differences(keras, spen_keras),
+            "loss": loss, "gradients": [g.tolist() for g in grads],
+            "presets": _presets(keras, spen_keras)}
+
+
+# === The test side =========================================================
+
+def _available(backend):
+    module = {"tensorflow": "tensorflow", "jax": "jax",
+              "torch": "torch"}[backend]
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def results():
+    """One worker per installed backend, run side by side."""
+    processes = {}
+    for backend in BACKENDS:
+        if not _available(backend):
+            continue
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        processes[backend] = subprocess.Popen(
+            [sys.executable, HERE, "--worker", backend], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found = {}
+    for backend, process in processes.items():
+        output, _ = process.communicate(timeout=TIMEOUT)
+        assert process.returncode == 0, output[-3000:]
+        line = [l for l in output.splitlines() if l.startswith("RESULT ")][-1]
+        found[backend] = json.loads(line[len("RESULT "):])
+    return found
+
+
+def _result(results, backend):
+    if backend not in results:
+        pytest.skip(f"{backend} is not installed")
+    return results[backend]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_backend_is_the_one_asked_for(results, backend):
+    assert _result(results, backend)["backend"] == backend
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_steps_reach_the_closed_form_minimum(results, backend):
+    assert _result(results, backend)["closed_form"] < 1e-6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unrolled_gradients_match_finite_differences(results, backend):
+    assert _result(results, backend)["finite_differences"] < 1e-6
+
+
+def relative_difference(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_loss_and_every_gradient_equal_tensorflows(results, backend):
+    reference = _result(results, "tensorflow")
+    other = _result(results, backend)
+    assert relative_difference(other["loss"], reference["loss"]) < 1e-5
+    assert len(other["gradients"]) == len(reference["gradients"])
+    worst = max(relative_difference(a, b) for a, b in zip(
+        other["gradients"], reference["gradients"]))
+    assert worst < 1e-5, worst
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_shipped_presets_give_tensorflows_outputs(results, backend, preset):
+    reference = _result(results, "tensorflow")["presets"][preset]
+    other = _result(results, backend)["presets"][preset]
+    assert np.abs(np.subtract(other, reference)).max() < 1e-5
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    print("RESULT " + json.dumps(_worker(sys.argv[2])), flush=True)
