@@ -107,7 +107,9 @@ def main(argv=None):
     doc = {"machine": common.machine(), "command": common.command_line(
         "backends"), "batch": BATCH, "crop": [HEIGHT, WIDTH],
            "frame": list(FRAME), "runs": []}
-    lines = ["| backend | code | T=3 s/step | T=20 s/step | DP-3 frames/s |",
+    lines = [f"## backends.py, {time.strftime('%Y-%m-%d')}", "",
+             f"`{doc['command']}`", "",
+             "| backend | code | T=3 s/step | T=20 s/step | DP-3 frames/s |",
              "|---|---|---|---|---|"]
     if args.compare:
         ratios = []
@@ -146,7 +148,7 @@ def main(argv=None):
                                  for r in doc["speed_ratios_new_over_old"]))
     common.record_results(doc, os.path.join(here, "benchmarks", "results",
                                             "backends.json"),
-                          "\n".join(lines))
+                          "\n".join(lines) + "\n")
     return 0
 
 

@@ -286,7 +286,7 @@ def per_layer_prediction(mode, num_steps, batch, height, width,
         if c_in == 1:
             # What DeepPriorEnergy runs for this input gradient (see
             # `single_channel_conv`): a depthwise conv summed over channels.
-            from spen_keras.core.energies.deep_prior_energy import (
+            from spen_keras.core.backend.tensorflow_backend import (
                 _transposed_single_channel_conv as transposed)
             import tensorflow as tf
             g = tf.constant(rng.normal(size=(batch, h_out, w_out, c_out)),

@@ -2,8 +2,8 @@
 
 End-to-end learning of energy networks by back-propagating through unrolled
 gradient-based energy minimisation (Belanger, Yang & McCallum, ICML 2017).
-Keras must run on the TensorFlow backend; importing this package selects it
-when nothing else is configured and raises a clear ImportError otherwise.
+Keras runs on TensorFlow (selected when nothing else is configured), JAX or
+PyTorch (`KERAS_BACKEND`); another backend is a clear ImportError.
 
 This module is the public API: it re-exports the task-neutral core
 (energies, step rules, `UnrolledMinimizer`, `SPEN`, presets), registers the

@@ -1,7 +1,12 @@
 """UnrolledMinimizer: T differentiable steps of energy minimisation.
 
-This is the one place that knows about tapes, Hessian-vector products,
-checkpointing, early stopping and the returned iterates.
+This is the one place that knows about Hessian-vector products,
+checkpointing, early stopping and the returned iterates. The step's
+arithmetic is `keras.ops`; the gradient in y and its differentiation, and
+the checkpointed step, come from `spen_keras.core.backend` (what follows
+describes the TensorFlow reference; JAX uses `jax.grad` and
+`jax.checkpoint`, PyTorch `torch.autograd.grad(create_graph=True)` and
+`torch.utils.checkpoint`; finite-difference HVPs are TensorFlow-only).
 
 Second-order terms. Back-propagating a loss on y_T through a step
 y_{t+1} = y_t - eta_t dE/dy needs the Hessian-vector products H v and
