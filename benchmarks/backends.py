@@ -36,7 +36,7 @@ BATCH, HEIGHT, WIDTH = 8, 96, 128
 FRAME = (480, 640)
 
 
-def _worker(steps3, steps20, frames):
+def _worker(steps3, steps20, frames, jit_compile="auto"):
     import keras
 
     import spen_keras
@@ -46,14 +46,15 @@ def _worker(steps3, steps20, frames):
     x = common.smooth_images(rng, BATCH, (HEIGHT, WIDTH)).astype("float32")
     y = np.clip(x + rng.normal(scale=0.02, size=x.shape), 0, 1).astype(
         "float32")
-    result = {"backend": keras.backend.backend()}
+    result = {"backend": keras.backend.backend(), "jit_compile": jit_compile}
     for name, steps in (("dp_3", steps3), ("dp_20", steps20)):
         if not steps:
             continue
         keras.utils.set_random_seed(0)
         model = presets.get_spec(name).recipe.build()
         model.build((None, HEIGHT, WIDTH, 1))
-        model.compile(keras.optimizers.Adam(1e-3), loss="mse")
+        model.compile(keras.optimizers.Adam(1e-3), loss="mse",
+                      jit_compile=jit_compile)
         model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0)  # warm-up
         started = time.perf_counter()
         model.fit(x, y, batch_size=BATCH, epochs=steps, verbose=0)
@@ -70,14 +71,15 @@ def _worker(steps3, steps20, frames):
     return result
 
 
-def _run(backend, root, steps3, steps20, frames):
+def _run(backend, root, steps3, steps20, frames, jit_compile="auto"):
     """One worker on `backend`, importing spen_keras from the folder
     `root` (and this folder's benchmarks)."""
     env = common.child_env({"KERAS_BACKEND": backend})
     env["PYTHONPATH"] = os.pathsep.join([root, common.ROOT])
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.backends", "--worker",
-         str(steps3), str(steps20), str(frames)], env=env,
+         str(steps3), str(steps20), str(frames), "--jit-compile",
+         str(jit_compile)], env=env,
         capture_output=True, text=True, timeout=3600,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
@@ -98,10 +100,18 @@ def main(argv=None):
                         metavar=("T3", "T20"),
                         help="timed training steps at T = 3 and T = 20")
     parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--jit-compile", default="auto",
+                        choices=["auto", "True", "False"],
+                        help="model.compile's jit_compile for the training "
+                             "runs (auto: Keras' default per backend; True: "
+                             "XLA on TensorFlow and JAX, torch.compile on "
+                             "PyTorch)")
     parser.add_argument("--worker", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    jit = {"auto": "auto", "True": True, "False": False}[args.jit_compile]
     if args.worker:
-        print("RESULT " + json.dumps(_worker(*args.worker)), flush=True)
+        print("RESULT " + json.dumps(_worker(*args.worker, jit)),
+              flush=True)
         return 0
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     doc = {"machine": common.machine(), "command": common.command_line(
@@ -109,8 +119,8 @@ def main(argv=None):
            "frame": list(FRAME), "runs": []}
     lines = [f"## backends.py, {time.strftime('%Y-%m-%d')}", "",
              f"`{doc['command']}`", "",
-             "| backend | code | T=3 s/step | T=20 s/step | DP-3 frames/s |",
-             "|---|---|---|---|---|"]
+             "| backend | code | jit_compile | T=3 s/step | T=20 s/step | "
+             "DP-3 frames/s |", "|---|---|---|---|---|---|"]
     if args.compare:
         ratios = []
         for round_ in range(args.rounds):
@@ -131,12 +141,13 @@ def main(argv=None):
         if backend == "tensorflow" and args.compare:
             continue
         steps = args.steps if backend == "tensorflow" else (1, 1)
-        run = _run(backend, here, *steps, max(1, args.frames // 2))
+        run = _run(backend, here, *steps, max(1, args.frames // 2),
+                   args.jit_compile)
         doc["runs"].append({"code": "new", **run})
         print(run, flush=True)
     for run in doc["runs"]:
         lines.append(
-            f"| {run['backend']} | {run['code']} | "
+            f"| {run['backend']} | {run['code']} | {run['jit_compile']} | "
             f"{common.fmt(run.get('dp_3_train_s_per_step'), '.3f')} | "
             f"{common.fmt(run.get('dp_20_train_s_per_step'), '.3f')} | "
             f"{common.fmt(run.get('dp_3_frames_per_s'), '.2f')} |")

@@ -1,7 +1,6 @@
 """Entropy smoothing: weight * sum_i -H(y_i) added to a simplex energy."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.energies.base_energy import Energy, check_positive
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
@@ -49,7 +48,8 @@ class EntropyEnergy(Energy):
 
     def energy(self, y, features):
         def x_log_x(values):
-            return values * tf.math.log(tf.maximum(values, self.epsilon))
+            return values * keras.ops.log(keras.ops.maximum(values,
+                                                           self.epsilon))
 
         negative_entropy = x_log_x(y)
         if self.mode == "bernoulli":

@@ -1,7 +1,6 @@
 """Local label energy: a linear score of each label from the features."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.energies.base_energy import Energy
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
@@ -60,7 +59,7 @@ class LocalLinearEnergy(Energy):
 
     def local_scores(self, features):
         """Per-position label scores W f_i + b, shape (batch, ..., L)."""
-        return tf.tensordot(features, self.kernel, axes=1) + self.bias
+        return keras.ops.tensordot(features, self.kernel, axes=1) + self.bias
 
     def minimum_spatial_size(self):
         """1: the energy is a sum of per-position terms."""

@@ -1,7 +1,6 @@
 """Global label energy: an MLP over the whole label configuration."""
 
 import keras
-import tensorflow as tf
 
 from spen_keras.core.energies.activations import softplus_with_temperature
 from spen_keras.core.energies.base_energy import Energy, check_positive
@@ -139,27 +138,31 @@ class MLPGlobalEnergy(Energy):
     def energy(self, y, features):
         if self.pool_axis is not None:
             return self._pooled_energy(y, features)
-        hidden = tf.reshape(y, [tf.shape(y)[0], -1])
+        hidden = keras.ops.reshape(y, (keras.ops.shape(y)[0], -1))
         for kernel, bias in zip(self.kernels[:-1], self.biases):
             hidden = softplus_with_temperature(
-                tf.matmul(hidden, kernel) + bias, self.temperature
+                keras.ops.matmul(hidden, kernel) + bias, self.temperature
             )
-        return tf.squeeze(tf.matmul(hidden, self.kernels[-1]), axis=-1)
+        return keras.ops.squeeze(keras.ops.matmul(hidden, self.kernels[-1]),
+                                 axis=-1)
 
     def _pooled_energy(self, y, features):
-        pooled = tf.reduce_sum(y, axis=self.pool_axis)
+        pooled = keras.ops.sum(y, axis=self.pool_axis)
         if self.exclude_label is not None:
             e = self.exclude_label
-            pooled = tf.concat([pooled[..., :e], pooled[..., e + 1:]], -1)
+            pooled = keras.ops.concatenate([pooled[..., :e], pooled[..., e + 1:]],
+                                           -1)
         if self.features_key is not None:
-            pooled = tf.concat([pooled, tf.cast(features, pooled.dtype)], -1)
+            pooled = keras.ops.concatenate(
+                [pooled, keras.ops.cast(features, pooled.dtype)], -1)
         hidden = pooled
         for kernel, bias in zip(self.kernels[:-1], self.biases):
             hidden = softplus_with_temperature(
-                tf.tensordot(hidden, kernel, axes=1) + bias, self.temperature)
-        per_position = tf.tensordot(hidden, self.kernels[-1], axes=1)
-        return tf.reduce_sum(tf.reshape(per_position,
-                                        [tf.shape(y)[0], -1]), axis=1)
+                keras.ops.tensordot(hidden, kernel, axes=1) + bias,
+                self.temperature)
+        per_position = keras.ops.tensordot(hidden, self.kernels[-1], axes=1)
+        return keras.ops.sum(keras.ops.reshape(
+            per_position, (keras.ops.shape(y)[0], -1)), axis=1)
 
     def get_config(self):
         config = super().get_config()
