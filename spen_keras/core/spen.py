@@ -3,9 +3,9 @@
 import types
 
 import keras
-import numpy as np
 
 from spen_keras.core import backend
+from spen_keras.core.energies.base_energy import static_rank
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
 from spen_keras.core.energies.saved_model_tracing import tracing_for_saved_model
 from spen_keras.core.unrolled_minimizer import UnrolledMinimizer
@@ -52,11 +52,6 @@ def _tensorflow_if_loaded():
     import sys
 
     return sys.modules.get("tensorflow")
-
-
-def _is_floating(dtype):
-    return np.issubdtype(np.dtype(keras.backend.standardize_dtype(dtype)),
-                         np.floating) or "float" in str(dtype)
 
 
 def _deserialize(obj):
@@ -193,23 +188,24 @@ class SPEN(keras.Model):
             ValueError: x's rank or channel count differs from what the model
                 was built (or first called) with.
         """
-        if dtype is not None and not _is_floating(dtype):
+        if dtype is not None and not keras.backend.is_float_dtype(
+                keras.backend.standardize_dtype(dtype)):
             raise TypeError(
                 f"SPEN expects a floating-point x; got "
                 f"{keras.backend.standardize_dtype(dtype)}"
                 f" (convert it with x.astype('float32')).")
-        shape = _static_shape(shape)
-        if shape.rank is None:
+        rank = static_rank(shape)
+        if rank is None:
             return
+        shape = tuple(shape)
         self._check_static_spatial_size(shape)
         expected = self._expected_input_shape
         if expected is None:
             # Built implicitly by a first call (e.g. in `fit`): remember the
             # rank and channels, every other axis free, as `build` would.
-            self._expected_input_shape = (None,) * (shape.rank - 1) + (
-                shape[-1],)
+            self._expected_input_shape = (None,) * (rank - 1) + (shape[-1],)
             return
-        if shape.rank != len(expected):
+        if rank != len(expected):
             raise ValueError(
                 f"SPEN was built for x of rank {len(expected)} (shape "
                 f"{tuple(expected)}); got x of shape {tuple(shape)}.")
@@ -314,8 +310,7 @@ class SPEN(keras.Model):
         if self.feature_network is not None or self.init_network is not None:
             return None
         minimum = self.energy.minimum_spatial_size()
-        shape = _static_shape(shape)
-        rank = shape.rank
+        rank = static_rank(shape)
         if minimum is None or minimum <= 1 or rank is None or rank < 3:
             return None
         spatial = tuple(shape)[1:-1]
@@ -386,9 +381,12 @@ class SPEN(keras.Model):
         return result
 
     def call(self, x, training=None):
-        if backend.is_tensorflow():
-            return self._forward(x, training=training).y
-        return self.call_and_keep_iterates(x, training=training)
+        result = self._forward(x, training=training)
+        if not backend.is_tensorflow():
+            # Read by `compute_loss` within the same step (JAX: the same
+            # trace); TensorFlow's own train step keeps them itself.
+            object.__setattr__(self, "_last_iterates", result.iterates)
+        return result.y
 
     def predict_iterates(self, x):
         """Returns the iterates y_1..y_T for x, shape (T, batch, ...)."""
@@ -514,12 +512,6 @@ class SPEN(keras.Model):
                 sample_weight=_batch_size(x))
             return self.compute_metrics(x, y, y_pred,
                                         sample_weight=sample_weight)
-
-    def call_and_keep_iterates(self, x, training=None):
-        result = self._forward(x, training=training)
-        # Read by `compute_loss` within the same step (JAX: the same trace).
-        object.__setattr__(self, "_last_iterates", result.iterates)
-        return result.y
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
@@ -647,18 +639,3 @@ def _add_n(tensors):
     for tensor in tensors[1:]:
         total = total + tensor
     return total
-
-
-class _Shape(tuple):
-    """A static shape without TensorFlow: `rank` and the axes (None free)."""
-
-    @property
-    def rank(self):
-        return len(self)
-
-
-def _static_shape(shape):
-    tf = _tensorflow_if_loaded()
-    if tf is not None:
-        return tf.TensorShape(shape)
-    return _Shape(tuple(shape))

@@ -280,7 +280,7 @@ class UnrolledMinimizer(keras.layers.Layer):
                 state = step(state, t)
                 iterates.append(self.step_rule.iterate(state))
             num_steps = keras.ops.convert_to_tensor(self.num_steps, "int32")
-        elif _executing_eagerly():
+        elif backend.ops().executing_eagerly():
             iterates, num_steps = self._eager_early_stop(state, step)
         elif backend.is_tensorflow():
             iterates, num_steps = self._graph_early_stop(state, step)
@@ -373,14 +373,3 @@ class UnrolledMinimizer(keras.layers.Layer):
             }
         )
         return config
-
-
-def _executing_eagerly():
-    """Whether the steps run eagerly (a Python `break` can stop them)."""
-    if backend.name() == "jax":
-        return False  # `fit`/`predict` trace; eager JAX is not the concern
-    if backend.name() == "torch":
-        return True
-    import tensorflow as tf
-
-    return tf.executing_eagerly()

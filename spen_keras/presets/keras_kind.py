@@ -59,13 +59,6 @@ def deserialize_model(config, origin="config"):
     return model
 
 
-def rebuild(config, origin="config"):
-    """The uncompiled model of a plain Keras preset config, built for its
-    build shape."""
-    return presets.get_preset_kind(presets.KERAS_KIND).rebuild(
-        config, {}, origin)
-
-
 def probe(model, shape, origin):
     """Refuses a model whose output on a small constant input is not finite."""
     concrete = [1] + [PROBE_SIZE if d is None else int(d) for d in shape[1:]]

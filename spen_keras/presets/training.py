@@ -130,8 +130,11 @@ class TrainingRun:
     """What `fit_resumably` returns: the run's checkpoints (one per phase)
     and facts. Call `finish()` once the trained model is written."""
 
-    checkpoints: list
-    selections: list  # per phase: its BestEpoch history, or None
+    backup_dir: pathlib.Path
+    phase_steps: list  # the steps of each phase
+    checkpoints: list = dataclasses.field(default_factory=list)
+    # per phase: its BestEpoch history, or None
+    selections: list = dataclasses.field(default_factory=list)
 
     @property
     def wall_time_s(self):
@@ -140,7 +143,7 @@ class TrainingRun:
     @property
     def resumed_at(self):
         at, start = [], 0
-        for checkpoint, steps in zip(self.checkpoints, self._steps):
+        for checkpoint, steps in zip(self.checkpoints, self.phase_steps):
             at += [start + done for done in checkpoint.resumed_at]
             start += steps
         return at
@@ -151,7 +154,7 @@ class TrainingRun:
         for checkpoint in self.checkpoints:
             checkpoint.finish()
         for folder in [*(c.folder for c in self.checkpoints),
-                       self._backup_dir]:
+                       self.backup_dir]:
             try:
                 folder.rmdir()
             except OSError:
@@ -229,8 +232,7 @@ def fit_resumably(model, dataset_from, steps, backup_dir, identity, name,
     # Only the chief locks the backup folder: the workers of one cluster
     # must not refuse each other (they may share a filesystem).
     lock = BackupLock(backup_dir) if chief else contextlib.nullcontext()
-    run = TrainingRun([], [])
-    run._steps, run._backup_dir = [p.steps for p in phases], backup_dir
+    run = TrainingRun(backup_dir, [p.steps for p in phases])
     try:
         with lock:
             if chief and lock.note:
@@ -262,7 +264,7 @@ def _run_phase(model, phase, phases, index, folder, scratch, dataset_from,
     per_epoch, epochs = epochs_for(phase.steps, steps_per_epoch)
     if len(phases) > 1:
         identity = {**identity, "phase": index}
-    if phase.frozen or any(p.frozen for p in phases):
+    if any(p.frozen for p in phases):
         if phase.learning_rate is None and model.optimizer is not None:
             # Built on every variable before any is frozen, so that freeing
             # a layer later finds its optimizer slots.

@@ -14,6 +14,7 @@ PyTorch, except for these few operations, which each backend module
   recomputed in the backward pass instead of kept (`jax.checkpoint`,
   `torch.utils.checkpoint`; TensorFlow's is the minimiser's own custom
   gradient);
+- `executing_eagerly()`: whether values can be read now (not while traced);
 - `single_channel_conv(x, kernel)`: a 'valid' conv of a one-channel image
   (TensorFlow: a custom gradient whose input gradient runs as a depthwise
   conv, much faster on oneDNN; elsewhere the plain conv).

@@ -4,6 +4,13 @@ import jax
 import keras
 
 
+def executing_eagerly():
+    """Whether values can be read now (not inside a JAX trace)."""
+    from keras.src.backend.jax.core import is_in_jax_tracing_scope
+
+    return not is_in_jax_tracing_scope()
+
+
 def energy_gradient(total_energy, y):
     """dE/dy by `jax.grad`; differentiable again by the trainer's
     `jax.value_and_grad` (closed-over parameters are its tracers)."""

@@ -8,6 +8,11 @@ import tensorflow as tf
 from spen_keras.core.energies.saved_model_tracing import is_tracing_for_saved_model
 
 
+def executing_eagerly():
+    """Whether values can be read now (not inside a traced function)."""
+    return tf.executing_eagerly()
+
+
 def energy_gradient(total_energy, y):
     """dE/dy by an inner tape, recorded by any tape differentiating the
     caller (second-order terms exact)."""

@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from spen_keras.core import backend
 from spen_keras.core.energies.base_energy import Energy, check_positive
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
 
@@ -184,7 +185,7 @@ class QuadraticDataEnergy(Energy):
         unless `noise_override` is set (> 0, read eagerly)."""
         if self.noise_estimate is None:
             return 0
-        if not (self.built and _eager()):
+        if not (self.built and backend.ops().executing_eagerly()):
             return None
         return 0 if float(keras.ops.convert_to_numpy(
             self.noise_override)) > 0 else None
@@ -329,16 +330,3 @@ def _compatible(a, b):
     """Whether two static shapes can be the same (None matches anything)."""
     return len(a) == len(b) and all(
         p is None or q is None or p == q for p, q in zip(a, b))
-
-
-def _eager():
-    """Whether values can be read now (not inside a traced function)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.executing_eagerly()
-    if keras.backend.backend() == "jax":
-        from keras.src.backend.jax.core import is_in_jax_tracing_scope
-
-        return not is_in_jax_tracing_scope()
-    return True
