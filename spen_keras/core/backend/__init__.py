@@ -22,6 +22,7 @@ PyTorch, except for these few operations, which each backend module
 `ops()` returns the module of the backend Keras runs on.
 """
 
+import functools
 import importlib
 
 import keras
@@ -47,6 +48,14 @@ def ops():
             f"spen-keras differentiates through energy minimisation, which "
             f"Keras' {backend!r} backend cannot do; set KERAS_BACKEND to one "
             f"of {', '.join(BACKENDS)}.")
+    return _backend_module(backend)
+
+
+@functools.lru_cache(maxsize=None)
+def _backend_module(backend):
+    # Cached, and behind a C-level cache wrapper: `ops()` is called inside
+    # traced functions, where TensorFlow's autograph would otherwise try to
+    # convert importlib itself (and warn that it cannot read its source).
     return importlib.import_module(
         f"spen_keras.core.backend.{backend}_backend")
 
