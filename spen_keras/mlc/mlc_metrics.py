@@ -22,7 +22,7 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 #: Thresholds tried by `choose_threshold`: 0.01 ... 0.04, then 0.05, 0.10,
 #: ..., 0.95 (models with thousands of rare labels can need low ones).
@@ -173,24 +173,23 @@ class ExampleF1(keras.metrics.Metric):
                                        name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = tf.cast(tf.convert_to_tensor(y_true) > 0.5, tf.float32)
+        y_true = ops.cast(ops.convert_to_tensor(y_true) > 0.5, "float32")
         # The module's rule (`positive_labels`): at or above, in float32.
-        y_pred = tf.cast(
-            tf.cast(y_pred, tf.float32) >= tf.constant(self.threshold,
-                                                       tf.float32),
-            tf.float32)
-        true_positives = tf.reduce_sum(y_true * y_pred, -1)
-        sizes = tf.reduce_sum(y_true, -1) + tf.reduce_sum(y_pred, -1)
-        per_example = tf.where(sizes > 0, 2.0 * true_positives
-                               / tf.maximum(sizes, 1.0), 1.0)
-        weights = tf.ones_like(per_example)
+        y_pred = ops.cast(
+            ops.cast(y_pred, "float32") >= np.float32(self.threshold),
+            "float32")
+        true_positives = ops.sum(y_true * y_pred, -1)
+        sizes = ops.sum(y_true, -1) + ops.sum(y_pred, -1)
+        per_example = ops.where(sizes > 0, 2.0 * true_positives
+                                / ops.maximum(sizes, 1.0), 1.0)
+        weights = ops.ones_like(per_example)
         if sample_weight is not None:
-            weights = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
-        self.total.assign_add(tf.reduce_sum(per_example * weights))
-        self.count.assign_add(tf.reduce_sum(weights))
+            weights = ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
+        self.total.assign_add(ops.sum(per_example * weights))
+        self.count.assign_add(ops.sum(weights))
 
     def result(self):
-        return tf.math.divide_no_nan(self.total, self.count)
+        return ops.divide_no_nan(self.total, self.count)
 
     def reset_state(self):
         self.total.assign(0.0)

@@ -17,7 +17,7 @@
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from spen_keras.core.energies import EntropyEnergy
 from spen_keras.core.energies import LocalLinearEnergy
@@ -49,8 +49,9 @@ class BernoulliMirrorParametrization(LogitParametrization):
 
     Example:
     >>> p = BernoulliMirrorParametrization()
-    >>> p.coordinate_gradient(tf.constant([4.0]), p.init(tf.constant([0.5])))
-    <tf.Tensor: shape=(1,), dtype=float32, numpy=array([4.], dtype=float32)>
+    >>> g = p.coordinate_gradient(ops.ones((1,)) * 4.0, p.init(ops.ones((1,))))
+    >>> ops.convert_to_numpy(g)
+    array([4.], dtype=float32)
     """
 
     def __init__(self, epsilon=1e-6):
@@ -115,7 +116,7 @@ class MultiLabelSpen(SPEN):
         self.margin = margin
 
     def _margin(self, y_pred, y_true):
-        y_true = tf.cast(y_true, y_pred.dtype)
+        y_true = ops.cast(y_true, y_pred.dtype)
         if self.margin == "squared":
             return super()._margin(y_pred, y_true)
         if self.margin == "hamming":
@@ -125,12 +126,12 @@ class MultiLabelSpen(SPEN):
             overlap = sum_over_non_batch_axes(y_pred * y_true)
             sizes = (sum_over_non_batch_axes(y_pred)
                      + sum_over_non_batch_axes(y_true))
-            labels = tf.cast(tf.shape(y_pred)[-1], y_pred.dtype)
+            labels = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
             # No gold and no predicted label is a perfect answer (F1 = 1).
-            delta = tf.where(
+            delta = ops.where(
                 sizes > 0,
-                labels * (1.0 - 2.0 * overlap / tf.maximum(sizes, 1e-6)),
-                tf.zeros_like(sizes))
+                labels * (1.0 - 2.0 * overlap / ops.maximum(sizes, 1e-6)),
+                ops.zeros_like(sizes))
         return self.ssvm_margin_scale * delta
 
     def get_config(self):

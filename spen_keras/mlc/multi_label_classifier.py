@@ -1,5 +1,6 @@
 """MultiLabelClassifier: a multi-label preset's model with its threshold."""
 
+import keras
 import numpy as np
 
 from spen_keras.mlc.mlc_metrics import positive_labels
@@ -79,9 +80,10 @@ class MultiLabelClassifier:
         """Soft labels of `model` on x, as a float32 numpy array."""
         x = np.asarray(x, np.float32)
         if len(x) == 0:  # one forward pass for the output width
-            return np.asarray(model(np.zeros((1,) + x.shape[1:], np.float32),
-                                    training=False))[:0]
-        outputs = [np.asarray(model(x[i:i + batch_size], training=False))
+            return keras.ops.convert_to_numpy(model(
+                np.zeros((1,) + x.shape[1:], np.float32), training=False))[:0]
+        outputs = [keras.ops.convert_to_numpy(model(x[i:i + batch_size],
+                                                    training=False))
                    for i in range(0, len(x), batch_size)]
         return np.concatenate(outputs).astype(np.float32)
 
@@ -105,10 +107,12 @@ class MultiLabelClassifier:
         parts = []
         for i in range(0, len(x), batch_size):
             rows = x[i:i + batch_size]
-            steps = np.asarray(self.model.predict_iterates(rows))
+            steps = keras.ops.convert_to_numpy(
+                self.model.predict_iterates(rows))
             if include_init:
                 _, y0 = self.model.features_and_init(rows, training=False)
-                steps = np.concatenate([np.asarray(y0)[None], steps])
+                steps = np.concatenate(
+                    [keras.ops.convert_to_numpy(y0)[None], steps])
             parts.append(steps)
         return np.concatenate(parts, axis=1)
 

@@ -7,7 +7,9 @@ role set and decoder, from sentences to labelled propositions.
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from spen_keras.core import backend
 
 from spen_keras.srl import srl_data
 from spen_keras.srl import srl_decode
@@ -64,9 +66,13 @@ class SrlLabeler:
     def _spen_function(self, iterates):
         """The SPEN's forward pass (or its iterates) as one traced function
         for every grid size (eager unrolled steps are several times
-        slower)."""
+        slower); on JAX and PyTorch the model called as it is."""
         name = "_iterates_fn" if iterates else "_forward_fn"
+        if getattr(self, name, None) is None and not backend.is_tensorflow():
+            setattr(self, name, self.model.predict_iterates if iterates
+                    else lambda x: self.model(x, training=False))
         if getattr(self, name, None) is None:
+            tf = backend.require_tensorflow("SRL inference on TensorFlow")
             num_templates = len(self.vocabulary.templates)
             signature = [{
                 "ids": tf.TensorSpec([None, None, None, num_templates],
@@ -118,7 +124,7 @@ class SrlLabeler:
         if len(flat):
             logits = self.model.predict(flat, batch_size=64 * self.batch_size,
                                         verbose=0)
-            probs = tf.nn.softmax(logits).numpy()
+            probs = ops.convert_to_numpy(ops.softmax(logits))
         out, k = [], 0
         for s in sentences:
             row = []
@@ -137,11 +143,11 @@ class SrlLabeler:
                    for _ in range(steps if iterates else 1)]
         for index, x, _ in srl_data.batches(grids, len(self.role_set),
                                             self.batch_size):
-            x = {k: tf.constant(v) for k, v in x.items()}
+            x = {k: ops.convert_to_tensor(v) for k, v in x.items()}
             if iterates:
-                ys = self._spen_function(True)(x).numpy()
+                ys = ops.convert_to_numpy(self._spen_function(True)(x))
             else:
-                ys = self._spen_function(False)(x).numpy()[None]
+                ys = ops.convert_to_numpy(self._spen_function(False)(x))[None]
             for b, g in enumerate(index):
                 sentence = sentences[kept[g]]
                 column = {tuple(s): i for i, s in

@@ -11,7 +11,7 @@ exactly the local term of the SPEN: E_local(y) = -sum <y_pa, W h_pa + b>.
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from spen_keras.core.energies.local_linear_energy import LocalLinearEnergy
 
@@ -64,12 +64,11 @@ class ArcEncoder(keras.layers.Layer):
                 self.embedding_dim * len(self.vocabulary_sizes),))
 
     def call(self, ids):
-        ids = tf.maximum(tf.cast(ids, tf.int32), 0) + self.offsets
-        embedded = tf.gather(self.table, ids)  # (..., K, d)
-        shape = tf.concat([tf.shape(ids)[:-1], [-1]], 0)
-        out = tf.reshape(embedded, shape)
-        out = tf.ensure_shape(out, [None] * (ids.shape.rank - 1) + [
-            self.embedding_dim * len(self.vocabulary_sizes)])
+        ids = ops.maximum(ops.cast(ids, "int32"), 0) + self.offsets
+        embedded = ops.take(self.table, ids, axis=0)  # (..., K, d)
+        # The last axis static (K d), the others as the ids' (maybe dynamic).
+        out = ops.reshape(embedded, tuple(ops.shape(ids)[:-1]) + (
+            self.embedding_dim * len(self.vocabulary_sizes),))
         if self.hidden is not None:
             out = self.hidden(out)
         return out
@@ -155,10 +154,10 @@ class SrlFeatures(keras.layers.Layer):
 
     def call(self, x):
         ids = x["ids"]
-        valid = tf.cast(ids[..., 0] >= 0, self.compute_dtype)
+        valid = ops.cast(ids[..., 0] >= 0, self.compute_dtype)
         arcs = self.encoder(ids)
-        counts = tf.maximum(tf.reduce_sum(valid, axis=2, keepdims=True), 1.0)
-        predicate = tf.reduce_sum(arcs * valid[..., None], axis=2) / counts
+        counts = ops.maximum(ops.sum(valid, axis=2, keepdims=True), 1.0)
+        predicate = ops.sum(arcs * valid[..., None], axis=2) / counts
         return {"arcs": arcs, "predicate": predicate, "valid": valid,
                 "init_logits": self.init_scores(arcs),
                 "overlap_pairs": x["overlap_pairs"],
@@ -184,8 +183,8 @@ class ClampedLocalInit(keras.layers.Layer):
 
     def call(self, features):
         valid = features["valid"][..., None]
-        local = tf.nn.softmax(features["init_logits"], axis=-1)
-        empty = tf.one_hot(0, self.num_roles, dtype=valid.dtype)
+        local = ops.softmax(features["init_logits"], axis=-1)
+        empty = ops.one_hot(0, self.num_roles, dtype=valid.dtype)
         return valid * local + (1.0 - valid) * empty
 
     def get_config(self):
@@ -199,8 +198,8 @@ def grid_cross_entropy(y_true, y_pred):
     """Cross-entropy of the soft grid y_pred against one-hot targets, summed
     over the cells of each sentence: (B, P, A, R) -> (B,). Invalid and padded
     cells (target "O", prediction clamped to "O") cost nothing."""
-    y_pred = tf.clip_by_value(y_pred, 1e-7, 1.0)
-    return -tf.reduce_sum(y_true * tf.math.log(y_pred), axis=[1, 2, 3])
+    y_pred = ops.clip(y_pred, 1e-7, 1.0)
+    return -ops.sum(y_true * ops.log(y_pred), axis=(1, 2, 3))
 
 
 @keras.saving.register_keras_serializable(package="spen_keras.srl")
@@ -226,27 +225,27 @@ class ArcF1(keras.metrics.Metric):
                                       name="gold")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = tf.convert_to_tensor(y_pred)
-        y_true = tf.convert_to_tensor(y_true)
-        if y_true.shape.rank == y_pred.shape.rank:
-            gold = tf.argmax(y_true, axis=-1, output_type=tf.int32)
-            valid = tf.ones_like(gold, dtype=tf.bool)
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.convert_to_tensor(y_true)
+        if len(y_true.shape) == len(y_pred.shape):
+            gold = ops.cast(ops.argmax(y_true, axis=-1), "int32")
+            valid = ops.ones_like(gold, dtype="bool")
         else:
-            gold = tf.cast(y_true, tf.int32)
+            gold = ops.cast(y_true, "int32")
             valid = gold >= 0
-        guess = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
-        on = valid & (guess > 0)
-        self.correct.assign_add(tf.reduce_sum(tf.cast(
-            on & tf.equal(guess, gold), self.dtype)))
-        self.predicted.assign_add(tf.reduce_sum(tf.cast(on, self.dtype)))
-        self.gold.assign_add(tf.reduce_sum(tf.cast(valid & (gold > 0),
-                                                   self.dtype)))
+        guess = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        on = ops.logical_and(valid, guess > 0)
+        self.correct.assign_add(ops.sum(ops.cast(
+            ops.logical_and(on, ops.equal(guess, gold)), self.dtype)))
+        self.predicted.assign_add(ops.sum(ops.cast(on, self.dtype)))
+        self.gold.assign_add(ops.sum(ops.cast(
+            ops.logical_and(valid, gold > 0), self.dtype)))
 
     def result(self):
-        precision = tf.math.divide_no_nan(self.correct, self.predicted)
-        recall = tf.math.divide_no_nan(self.correct, self.gold)
-        return 100.0 * tf.math.divide_no_nan(2 * precision * recall,
-                                             precision + recall)
+        precision = ops.divide_no_nan(self.correct, self.predicted)
+        recall = ops.divide_no_nan(self.correct, self.gold)
+        return 100.0 * ops.divide_no_nan(2 * precision * recall,
+                                         precision + recall)
 
     def reset_state(self):
         for variable in (self.correct, self.predicted, self.gold):
@@ -254,9 +253,9 @@ class ArcF1(keras.metrics.Metric):
 
 
 def _dummy_grid(num_templates):
-    return {"ids": tf.zeros((1, 1, 1, num_templates), tf.int32),
-            "overlap_pairs": tf.fill((1, 1, 2, 2), -1),
-            "core_pairs": tf.fill((1, 1, 2, 3), -1)}
+    return {"ids": np.zeros((1, 1, 1, num_templates), np.int32),
+            "overlap_pairs": np.full((1, 1, 2, 2), -1, np.int32),
+            "core_pairs": np.full((1, 1, 2, 3), -1, np.int32)}
 
 
 def build_model(model, num_templates):

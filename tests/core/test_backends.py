@@ -14,8 +14,11 @@ prints one JSON line. The checks:
 - the same weights and batch on every backend: the SPEN's training loss
   (Eq. 9 over the iterates) and every parameter gradient agree with
   TensorFlow's within 1e-5 relative (float32);
-- every shipped Keras denoising preset gives TensorFlow's outputs within
-  1e-5 on the same input (weights files are backend-neutral).
+- every shipped Keras preset gives TensorFlow's outputs within 1e-5 on the
+  same input (weights files are backend-neutral): the denoisers' frames,
+  the multi-label models' probabilities and the SRL models' role
+  probabilities (every SRL architecture: local, SPEN, ICNN SPEN, SSVM SPEN;
+  the other SRL presets share these weights with another decoder).
 """
 
 import importlib.util
@@ -33,6 +36,11 @@ OTHER_BACKENDS = ("jax", "torch")
 PRESETS = ("dp_3", "dp_20", "dp_3_icnn", "dp_3_noise_aware", "foe_3",
            "foe_20", "foe_20_plus", "dp_ssvm", "foe_ssvm", "proximalnet",
            "feedforward_convnet")
+MLC_PRESETS = tuple(f"mlc_{data}_{model}" for data in ("bibtex", "delicious")
+                    for model in ("br", "mlp", "spen_ssvm", "spen_e2e",
+                                  "spen_e2e_icnn"))
+SRL_PRESETS = ("srl_local_h", "srl_spen_h", "srl_spen_icnn_lp",
+               "srl_spen_ssvm_lp")
 TIMEOUT = 600
 
 
@@ -160,6 +168,23 @@ def _presets(keras, spen_keras):
     for name in PRESETS:
         model = spen_keras.load_preset(name)
         outputs[name] = keras.ops.convert_to_numpy(model(x)).tolist()
+    rng = np.random.default_rng(6)
+    for name in MLC_PRESETS:
+        classifier = spen_keras.load_preset(name)
+        rows = rng.integers(0, 2, (6, classifier.num_features))
+        outputs[name] = classifier.probabilities(
+            rows.astype("float32")).tolist()
+    from itertools import islice
+
+    from spen_keras.srl.arc_features import read_sentences
+
+    sentences = [s for s in islice(read_sentences("devel"), 40)
+                 if s.predicates][:6]
+    for name in SRL_PRESETS:
+        labeler = spen_keras.load_preset(name)
+        soft = labeler.soft_predictions(labeler.prepare(sentences))
+        outputs[name] = np.concatenate(
+            [p for sentence in soft for p in sentence]).tolist()
     return outputs
 
 
@@ -248,7 +273,7 @@ def test_loss_and_every_gradient_equal_tensorflows(results, backend):
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", PRESETS + MLC_PRESETS + SRL_PRESETS)
 def test_shipped_presets_give_tensorflows_outputs(results, backend, preset):
     reference = _result(results, "tensorflow")["presets"][preset]
     other = _result(results, backend)["presets"][preset]

@@ -62,3 +62,37 @@ def _backend_module(backend):
 
 def is_tensorflow():
     return name() == "tensorflow"
+
+
+class TensorFlowRequiredError(ImportError):
+    """A feature that needs TensorFlow was used where it is not installed
+    (spen-keras runs on JAX or PyTorch without it)."""
+
+
+def tensorflow_installed():
+    """Whether TensorFlow can be imported (without importing it)."""
+    from importlib.util import find_spec
+
+    return find_spec("tensorflow") is not None
+
+
+def require_tensorflow(feature):
+    """The `tensorflow` module, for a feature that needs it whatever Keras'
+    backend (`tf.data` pipelines, TFDS builders, SavedModel export,
+    `tf.distribute`, the Kinect noise model's stateless random numbers).
+
+    Args:
+        feature: what needs it, for the message ("the Kinect noise model").
+
+    Raises:
+        TensorFlowRequiredError (an ImportError): TensorFlow is not
+            installed; one line naming the feature and the fix.
+    """
+    try:
+        import tensorflow
+    except ImportError:
+        raise TensorFlowRequiredError(
+            f"{feature} needs TensorFlow, which is not installed here: pip "
+            "install tensorflow-cpu (the JAX and PyTorch backends run "
+            "spen-keras' models without it, but not this).") from None
+    return tensorflow

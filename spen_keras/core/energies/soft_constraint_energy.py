@@ -4,7 +4,7 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from spen_keras.core.energies.activations import softplus_with_temperature
 from spen_keras.core.energies.base_energy import Energy, check_positive
@@ -47,7 +47,7 @@ class SoftConstraintEnergy(Energy):
 
     Example:
     >>> constraint = SoftConstraintEnergy(pairs=[[0, 1]], initial_alpha=2.0)
-    >>> y = tf.constant([[1.0, 1.0, 0.0]])
+    >>> y = keras.ops.convert_to_tensor([[1.0, 1.0, 0.0]])
     >>> round(float(constraint(y)[0]), 3)  # 2 * SoftPlus(1)
     2.627
     """
@@ -90,28 +90,26 @@ class SoftConstraintEnergy(Energy):
 
     def energy(self, y, features):
         values = self._variables(y)
-        flat = tf.reshape(values, [tf.shape(values)[0], -1])
-        index = None if self.pairs is not None else tf.cast(features, tf.int32)
-        if index is not None and index.shape.rank == 4:
-            if index.shape[-1] is not None and (
-                    values.shape.rank is not None
-                    and index.shape[-1] != values.shape.rank - 1):
+        rank = len(values.shape)
+        flat = ops.reshape(values, (ops.shape(values)[0], -1))
+        index = None if self.pairs is not None else ops.cast(features, "int32")
+        if index is not None and len(index.shape) == 4:
+            if index.shape[-1] is not None and index.shape[-1] != rank - 1:
                 raise ValueError(
                     f"SoftConstraintEnergy pair coordinates have "
                     f"{index.shape[-1]} entries but the constrained variables "
-                    f"have {values.shape.rank - 1} non-batch axes.")
-            valid = tf.cast(index[..., 0, 0] >= 0, values.dtype)
+                    f"have {rank - 1} non-batch axes.")
+            valid = ops.cast(index[..., 0, 0] >= 0, values.dtype)
             # A padding row reads position 0, whatever its other entries.
-            safe = tf.where(index[..., :1, :1] >= 0, index, 0)
-            # Coordinates -> positions in `flat` (row-major), read with
-            # tf.gather: tf.gather_nd(..., batch_dims=1) transposes an int32
-            # index grid, which oneDNN does not support without AVX-512 and
-            # logs a line about on every process that runs this energy.
-            strides = tf.math.cumprod(tf.shape(values)[1:], exclusive=True,
-                                      reverse=True)
-            position = tf.reduce_sum(safe * strides, axis=-1)
-            a = tf.gather(flat, position[..., 0], axis=1, batch_dims=1)
-            b = tf.gather(flat, position[..., 1], axis=1, batch_dims=1)
+            safe = ops.where(index[..., :1, :1] >= 0, index, 0)
+            # Coordinates -> positions in `flat` (row-major).
+            dims = ops.shape(values)[1:]
+            position, stride = 0, 1
+            for axis in reversed(range(len(dims))):
+                position = position + safe[..., axis] * stride
+                stride = stride * dims[axis]
+            a = _batch_take(flat, position[..., 0])
+            b = _batch_take(flat, position[..., 1])
         elif self.pairs is not None:
             size = flat.shape[1]
             largest = max(max(p) for p in self.pairs)
@@ -120,17 +118,17 @@ class SoftConstraintEnergy(Energy):
                     f"SoftConstraintEnergy pair index {largest} is out of range"
                     f" for y with {size} entries per example."
                 )
-            index = tf.constant(self.pairs, dtype=tf.int32)
-            a = tf.gather(flat, index[:, 0], axis=1)
-            b = tf.gather(flat, index[:, 1], axis=1)
-            valid = tf.ones_like(a)
+            index = np.asarray(self.pairs, dtype="int32")
+            a = ops.take(flat, index[:, 0], axis=1)
+            b = ops.take(flat, index[:, 1], axis=1)
+            valid = ops.ones_like(a)
         else:
-            valid = tf.cast(index[..., 0] >= 0, flat.dtype)
-            safe = tf.where(index[..., :1] >= 0, index, 0)
-            a = tf.gather(flat, safe[..., 0], axis=1, batch_dims=1)
-            b = tf.gather(flat, safe[..., 1], axis=1, batch_dims=1)
+            valid = ops.cast(index[..., 0] >= 0, flat.dtype)
+            safe = ops.where(index[..., :1] >= 0, index, 0)
+            a = _batch_take(flat, safe[..., 0])
+            b = _batch_take(flat, safe[..., 1])
         penalty = softplus_with_temperature(a + b - 1.0, self.temperature)
-        return tf.exp(self.log_alpha) * tf.reduce_sum(penalty * valid, axis=1)
+        return ops.exp(self.log_alpha) * ops.sum(penalty * valid, axis=1)
 
     def get_config(self):
         config = super().get_config()
@@ -144,3 +142,13 @@ class SoftConstraintEnergy(Energy):
             }
         )
         return config
+
+
+def _batch_take(flat, position):
+    """flat[i, position[i, j]] for a (batch, n) `flat` and (batch, p) int
+    positions: one gather on the flattened batch (no per-example gather and
+    no transposed index grid, which oneDNN logs about without AVX-512)."""
+    shape = ops.shape(flat)
+    offsets = ops.arange(shape[0], dtype="int32")[:, None] * ops.cast(
+        shape[1], "int32")
+    return ops.take(ops.reshape(flat, (-1,)), position + offsets, axis=0)
