@@ -6,7 +6,8 @@ arithmetic is `keras.ops`; the gradient in y and its differentiation, and
 the checkpointed step, come from `spen_keras.core.backend` (what follows
 describes the TensorFlow reference; JAX uses `jax.grad` and
 `jax.checkpoint`, PyTorch `torch.autograd.grad(create_graph=True)` and
-`torch.utils.checkpoint`; finite-difference HVPs are TensorFlow-only).
+`torch.utils.checkpoint`; finite-difference HVPs a `jax.custom_vjp` and a
+`torch.autograd.Function` with the same central differences).
 
 Second-order terms. Back-propagating a loss on y_T through a step
 y_{t+1} = y_t - eta_t dE/dy needs the Hessian-vector products H v and
@@ -194,10 +195,6 @@ class UnrolledMinimizer(keras.layers.Layer):
         """dE/dy at y, differentiable to second order as `hvp` says."""
         if (self.hvp == "finite_difference" and extra_energy is None
                 and not is_tracing_for_saved_model()):
-            if not backend.is_tensorflow():
-                raise NotImplementedError(
-                    "hvp='finite_difference' needs the TensorFlow backend; "
-                    f"Keras runs on {backend.name()!r} (use hvp='exact').")
             return backend.ops().finite_difference_gradient(self, y,
                                                             features)
         return self.tape_gradient(y, features, extra_energy)

@@ -8,6 +8,8 @@ prints one JSON line. The checks:
 - closed-form minimum: T gradient steps of size eta on the quadratic data
   term ||y - x||^2 / (2 s2) from y_0 give y_T - x = (1 - eta / s2)^T
   (y_0 - x);
+- finite-difference Hessian-vector products (`hvp="finite_difference"`)
+  give the exact-HVP gradients (float64);
 - finite differences (float64): the gradient of an unrolled DeepPrior +
   data-term loss (learned step sizes, momentum, T = 3: second-order terms)
   against central differences of the loss itself, on each backend;
@@ -58,7 +60,7 @@ def _closed_form(keras, spen_keras):
     return float(np.abs(y - expected).max())
 
 
-def _small_spen(keras, spen_keras, dtype):
+def _small_spen(keras, spen_keras, dtype, hvp="exact"):
     keras.utils.set_random_seed(3)
     energy = spen_keras.SumEnergy([
         spen_keras.QuadraticDataEnergy(0.7, dtype=dtype),
@@ -67,7 +69,7 @@ def _small_spen(keras, spen_keras, dtype):
         dtype=dtype)
     minimizer = spen_keras.UnrolledMinimizer(
         energy, num_steps=3, step_rule=spen_keras.MomentumStep(0.25),
-        step_size=0.2, learn_step_sizes=True, dtype=dtype)
+        step_size=0.2, learn_step_sizes=True, hvp=hvp, dtype=dtype)
     model = spen_keras.SPEN(minimizer, dtype=dtype)
     model.build((None, 9, 8, 1))
     rng = np.random.default_rng(7)
@@ -161,6 +163,19 @@ def _finite_differences(keras, spen_keras):
     return worst
 
 
+def _finite_difference_hvp(keras, spen_keras):
+    """Worst relative difference between the loss gradients with
+    finite-difference Hessian-vector products (Domke 2012) and exact ones,
+    same weights, float64."""
+    x, y = _data("float64")
+    grads = [_loss_and_gradients(
+        keras, _small_spen(keras, spen_keras, "float64", hvp),
+        _unrolled_objective, x, y)[1] for hvp in ("finite_difference",
+                                                 "exact")]
+    return max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+               for a, b in zip(*grads))
+
+
 def _presets(keras, spen_keras):
     x = np.random.default_rng(5).uniform(0.2, 0.8, (1, 24, 32, 1)).astype(
         "float32")
@@ -205,6 +220,8 @@ def _worker(backend):
     return {"backend": keras.backend.backend(),
             "closed_form": _closed_form(keras, spen_keras),
             "finite_differences": _finite_differences(keras, spen_keras),
+            "finite_difference_hvp": _finite_difference_hvp(keras,
+                                                            spen_keras),
             "loss": loss, "gradients": [g.tolist() for g in grads],
             "presets": _presets(keras, spen_keras)}
 
@@ -254,6 +271,13 @@ def test_gradient_steps_reach_the_closed_form_minimum(results, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_unrolled_gradients_match_finite_differences(results, backend):
     assert _result(results, backend)["finite_differences"] < 1e-6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_finite_difference_hvps_give_the_exact_gradients(results, backend):
+    """hvp="finite_difference" (central differences of first-order
+    gradients, probe length 1e-3) against nested autodiff, float64."""
+    assert _result(results, backend)["finite_difference_hvp"] < 1e-5
 
 
 def relative_difference(a, b):

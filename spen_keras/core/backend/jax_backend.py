@@ -24,3 +24,44 @@ def checkpointed(step, *args):
 
 def single_channel_conv(x, kernel):
     return keras.ops.conv(x, kernel, strides=1, padding="valid")
+
+
+def finite_difference_gradient(minimizer, y, features):
+    """dE/dy whose backward pass takes central differences of first-order
+    gradients (Domke 2012; `UnrolledMinimizer(hvp="finite_difference")`):
+    a `jax.custom_vjp` over y, the features and the energy's parameters
+    (hoisted out of the closure by `jax.closure_convert`, since under the
+    Keras trainer they are the tracers it differentiates)."""
+    import jax.numpy as jnp
+
+    leaves, treedef = jax.tree_util.tree_flatten(features)
+
+    def energy(point, *flat):
+        return minimizer.total_energy(
+            point, jax.tree_util.tree_unflatten(treedef, flat), None)
+
+    closed, consts = jax.closure_convert(energy, y, *leaves)
+    radius = minimizer.fd_radius
+
+    @jax.custom_vjp
+    def gradient(point, *rest):
+        return jax.grad(closed)(point, *rest)
+
+    def forward(point, *rest):
+        return gradient(point, *rest), (point, rest)
+
+    def backward(saved, v):
+        point, rest = saved
+        inputs = (point,) + tuple(rest)
+        floating = tuple(i for i, a in enumerate(inputs)
+                         if jnp.issubdtype(jnp.result_type(a), jnp.floating))
+        eps = radius / jnp.maximum(jnp.linalg.norm(v.ravel()), 1e-30)
+        first_order = jax.grad(closed, argnums=floating)
+        plus = first_order(point + eps * v, *rest)
+        minus = first_order(point - eps * v, *rest)
+        by_input = {i: (p - m) / (2.0 * eps)
+                    for i, p, m in zip(floating, plus, minus)}
+        return tuple(by_input.get(i) for i in range(len(inputs)))
+
+    gradient.defvjp(forward, backward)
+    return gradient(y, *leaves, *consts)

@@ -34,3 +34,61 @@ def checkpointed(step, *args):
 
 def single_channel_conv(x, kernel):
     return keras.ops.conv(x, kernel, strides=1, padding="valid")
+
+
+def finite_difference_gradient(minimizer, y, features):
+    """dE/dy whose backward pass takes central differences of first-order
+    gradients (Domke 2012; `UnrolledMinimizer(hvp="finite_difference")`):
+    a `torch.autograd.Function` whose inputs are y, the features' tensors
+    and the minimiser's trainable weights, so that the backward pass hands
+    each its share."""
+    flat = keras.tree.flatten(features) if features is not None else []
+    weights = [v.value for v in minimizer.trainable_variables]
+    return _FiniteDifference.apply(minimizer, features, len(flat), y,
+                                   *flat, *weights)
+
+
+def _first_order(minimizer, structure, point, flat, sources):
+    """dE/d(point and `sources`) at `point` (None where unconnected)."""
+    with torch.enable_grad():
+        point = point.detach().requires_grad_(True)
+        features = (None if structure is None
+                    else keras.tree.pack_sequence_as(structure, flat))
+        energy = minimizer.total_energy(point, features, None)
+        wanted = [point] + [s for s in sources if s.requires_grad]
+        grads = iter(torch.autograd.grad(energy, wanted, allow_unused=True))
+        first = next(grads)
+        rest = [next(grads) if s.requires_grad else None for s in sources]
+    return [first] + rest
+
+
+class _FiniteDifference(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, minimizer, structure, count, y, *tensors):
+        ctx.minimizer, ctx.structure, ctx.count = minimizer, structure, count
+        ctx.save_for_backward(y, *tensors)
+        flat = list(tensors[:count])
+        return _first_order(minimizer, structure, y, flat, [])[0].detach()
+
+    @staticmethod
+    def backward(ctx, v):
+        y, *tensors = ctx.saved_tensors
+        # Differentiate with respect to the floating features and weights.
+        sources = [t.detach().requires_grad_(True)
+                   if t.is_floating_point() else t
+                   for t in tensors[:ctx.count]]
+        eps = ctx.minimizer.fd_radius / torch.clamp(torch.linalg.norm(v),
+                                                    min=1e-30)
+        features = sources[:ctx.count]
+        # The weights as the energy reads them: the Keras variables' own
+        # tensors (the saved inputs are other tensor objects).
+        weights = [v.value for v in ctx.minimizer.trainable_variables]
+        probes = []
+        for sign in (1.0, -1.0):
+            probes.append(_first_order(
+                ctx.minimizer, ctx.structure, y + sign * eps * v, features,
+                list(features) + list(weights)))
+        grads = [None if p is None else (p - m) / (2.0 * eps)
+                 for p, m in zip(*probes)]
+        return (None, None, None, *grads)
