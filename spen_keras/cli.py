@@ -264,11 +264,12 @@ def main(argv=None):
     from spen_keras.presets.training import TrainingDivergedError
     from spen_keras.presets import PresetError
     from spen_keras.presets.resumable import BackupError
+    from spen_keras.core.backend import TensorFlowRequiredError
 
     try:
         args.handler(args)
     except (PresetError, BackupError, FileNotFoundError, StrategyError,
-            *user_errors()) as error:
+            TensorFlowRequiredError, *user_errors()) as error:
         print(f"spen-keras: error: {error}", file=sys.stderr)
         return 2
     except TrainingDivergedError as error:

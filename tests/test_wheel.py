@@ -20,6 +20,7 @@ import sysconfig
 import textwrap
 import zipfile
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -160,3 +161,129 @@ def test_wheel_installs_and_runs_outside_the_source_tree(wheel,
     help_text = _run([python, "-m", "spen_keras", "--help"],
                      cwd=scratch).stdout
     assert "demo" in help_text
+
+
+# === Without TensorFlow ====================================================
+
+_WITHOUT_TF = textwrap.dedent("""
+    import importlib.util, json, sys
+    import keras
+    import numpy as np
+    assert importlib.util.find_spec("tensorflow") is None
+    import spen_keras
+    from spen_keras import SPEN, list_presets, load_preset
+    from spen_keras.core.backend import TensorFlowRequiredError
+
+    loaded = {name: type(load_preset(name)).__name__
+              for name in list_presets()}
+    x = np.asarray(json.loads(sys.argv[1]), np.float32)
+    model = SPEN.from_preset("dp_3")
+    output = keras.ops.convert_to_numpy(model(x))
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.3, 0.7, (4, 24, 32, 1)).astype("float32")
+    noisy = (y + rng.normal(0, 0.05, y.shape)).astype("float32")
+    model.compile(keras.optimizers.Adam(1e-3), loss="mse")
+    history = model.fit(noisy, y, batch_size=2, epochs=2, verbose=0)
+    model.save("model.keras")
+    again = keras.models.load_model("model.keras")
+    reloaded = float(np.abs(keras.ops.convert_to_numpy(again(noisy))
+                            - keras.ops.convert_to_numpy(model(noisy))).max())
+    try:
+        model.export("exported")
+        export = "no error"
+    except TensorFlowRequiredError as error:
+        export = str(error)
+    print("RESULT " + json.dumps({
+        "backend": keras.backend.backend(), "loaded": loaded,
+        "output": output.tolist(), "losses": history.history["loss"],
+        "reloaded": reloaded, "export": export,
+        "tensorflow_imported": "tensorflow" in sys.modules}))
+""")
+
+_TENSORFLOW_NAMES = ("tensorflow", "tensorboard", "tf_keras", "spen_keras",
+                     "__editable__", "_tensorflow")
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_wheel_runs_on_jax_and_pytorch_without_tensorflow(
+        wheel, tmp_path_factory, backend):
+    """TensorFlow optional below the data layer: in a fresh environment
+    whose dependencies are this interpreter's minus TensorFlow (and TFDS),
+    `import spen_keras`, every preset, a denoiser's output (equal to
+    TensorFlow's), a training step on arrays, `.keras` save/load,
+    `spen-keras denoise` and `spen-keras train` (the numpy training stream)
+    work; what needs TensorFlow says so in one line."""
+    import importlib.util
+
+    import keras
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    from spen_keras import SPEN
+
+    work = tmp_path_factory.mktemp(f"without_tf_{backend}")
+    venv = work / "venv"
+    _run([sys.executable, "-m", "venv", venv], cwd=work)
+    python = venv / "bin" / "python"
+    _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+          wheel], cwd=work)
+    # This interpreter's packages, TensorFlow and TFDS left out: one link
+    # per entry of its site-packages, on the new environment's path.
+    dependencies = work / "dependencies"
+    dependencies.mkdir()
+    for entry in pathlib.Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(_TENSORFLOW_NAMES):
+            (dependencies / entry.name).symlink_to(entry)
+    purelib = _run([python, "-c", "import sysconfig; "
+                    "print(sysconfig.get_paths()['purelib'])"],
+                   cwd=work).stdout.strip()
+    pathlib.Path(purelib, "zz_dependencies.pth").write_text(
+        f"{dependencies}\n")
+    env = dict(_clean_env(), KERAS_BACKEND=backend)
+
+    def run(argv, check=True):
+        done = subprocess.run([str(a) for a in argv], cwd=scratch, env=env,
+                              capture_output=True, text=True, timeout=900)
+        if check:
+            assert done.returncode == 0, (argv, done.stdout[-3000:],
+                                          done.stderr[-3000:])
+        return done
+
+    scratch = work / "scratch"
+    scratch.mkdir()
+    x = np.random.default_rng(4).uniform(0.2, 0.8, (1, 24, 32, 1)).astype(
+        "float32")
+    reference = keras.ops.convert_to_numpy(SPEN.from_preset("dp_3")(x))
+    out = run([python, "-c", _WITHOUT_TF, json.dumps(x.tolist())]).stdout
+    result = json.loads(next(line for line in out.splitlines()
+                             if line.startswith("RESULT "))[7:])
+    assert result["backend"] == backend
+    assert not result["tensorflow_imported"]
+    assert len(result["loaded"]) >= 30, result["loaded"]
+    assert {"SPEN", "MultiLabelClassifier", "SrlLabeler"} <= set(
+        result["loaded"].values())
+    assert np.abs(np.subtract(result["output"], reference)).max() < 1e-5
+    assert np.isfinite(result["losses"]).all()
+    assert result["reloaded"] == 0.0
+    assert "needs TensorFlow" in result["export"]
+    assert "pip install tensorflow-cpu" in result["export"]
+
+    # The CLI: denoise a real frame; train dp_3 two steps on the numpy
+    # stream; a multi-label training (tf.data) is refused in one line.
+    cli = venv / "bin" / "spen-keras"
+    frame = (ROOT / "datasets" / "seven_scenes" / "embedded" / "stairs"
+             / "seq-01" / "frame-000000.depth.png")
+    run([cli, "denoise", frame, scratch / "out.png", "--preset", "dp_3",
+         "--always-denoise"])
+    assert (scratch / "out.png").stat().st_size > 0
+    run([cli, "train", "--preset", "dp_3", "--steps", "2", "--output-dir",
+         scratch / "dp_3_trained", "--backup-dir", scratch / "backup"])
+    metadata = json.loads((scratch / "dp_3_trained" / "metadata.json")
+                          .read_text())
+    assert ("JAX" if backend == "jax" else "PyTorch") in metadata["machine"]
+    refused = run([cli, "train", "--preset", "mlc_bibtex_br",
+                   "--output-dir", scratch / "br"], check=False)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs TensorFlow" in lines[0], lines

@@ -7,12 +7,15 @@
 "conll2005". `conll2005_layers` reads the release's files in plain Python.
 """
 
-from spen_keras.datasets.conll2005.conll2005_dataset_builder import Builder
-from spen_keras.datasets.conll2005.conll2005_dataset_builder import (
-    Conll2005Config)
-from spen_keras.datasets.conll2005.conll2005_dataset_builder import (
-    Conll2005DataMissingError)
 from spen_keras.datasets.conll2005.conll2005_layers import Conll2005DataError
+from spen_keras.datasets import TFDS_INSTALLED
 
-__all__ = ["Builder", "Conll2005Config", "Conll2005DataError",
-           "Conll2005DataMissingError"]
+__all__ = ["Conll2005DataError"]
+
+if TFDS_INSTALLED:  # the builder needs TFDS and TensorFlow
+    from spen_keras.datasets.conll2005.conll2005_dataset_builder import Builder
+    from spen_keras.datasets.conll2005.conll2005_dataset_builder import (
+        Conll2005Config)
+    from spen_keras.datasets.conll2005.conll2005_dataset_builder import (
+        Conll2005DataMissingError)
+    __all__ += ["Builder", "Conll2005Config", "Conll2005DataMissingError"]

@@ -30,7 +30,10 @@ import gzip
 import re
 import zlib
 
-from etils import epath
+try:  # Any file system (GCS, ...) where etils is installed (with TFDS).
+    from etils import epath
+except ImportError:  # Local files only (JAX or PyTorch without TFDS).
+    import pathlib as epath
 
 # TFDS split name -> (release folder, section suffixes of its files).
 SPLITS = {

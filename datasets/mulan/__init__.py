@@ -11,7 +11,10 @@ from spen_keras.datasets.mulan.mulan_arff import DATASETS
 from spen_keras.datasets.mulan.mulan_arff import MulanDataError
 from spen_keras.datasets.mulan.mulan_arff import read_split
 from spen_keras.datasets.mulan.mulan_arff import read_user_features
-from spen_keras.datasets.mulan.mulan_dataset_builder import Builder
+from spen_keras.datasets import TFDS_INSTALLED
 
-__all__ = ["Builder", "DATASETS", "MulanDataError", "read_split",
-           "read_user_features"]
+__all__ = ["DATASETS", "MulanDataError", "read_split", "read_user_features"]
+
+if TFDS_INSTALLED:  # the builder needs TFDS and TensorFlow
+    from spen_keras.datasets.mulan.mulan_dataset_builder import Builder
+    __all__ += ["Builder"]

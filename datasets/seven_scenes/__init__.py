@@ -8,14 +8,20 @@ as "seven_scenes".
 
 from spen_keras.datasets.seven_scenes.seven_scenes_archives import (
     SevenScenesDataError)
-from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
-    Builder)
-from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
-    SevenScenesConfig)
-from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
-    SevenScenesDataMissingError)
-from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
-    official_config)
+from spen_keras.datasets import TFDS_INSTALLED
 
-__all__ = ["Builder", "SevenScenesConfig", "SevenScenesDataError",
-           "SevenScenesDataMissingError", "official_config"]
+__all__ = ["SevenScenesDataError"]
+
+if TFDS_INSTALLED:  # the builder needs TFDS and TensorFlow
+    from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
+        Builder)
+    from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
+        SevenScenesConfig)
+    from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
+        SevenScenesDataMissingError)
+    from spen_keras.datasets.seven_scenes.seven_scenes_dataset_builder import (
+        official_config)
+    __all__ += ["Builder",
+                "SevenScenesConfig",
+                "SevenScenesDataMissingError",
+                "official_config"]

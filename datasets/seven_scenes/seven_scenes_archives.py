@@ -34,7 +34,10 @@ import zipfile
 import zlib
 
 import numpy as np
-from etils import epath
+try:  # Any file system (GCS, ...) where etils is installed (with TFDS).
+    from etils import epath
+except ImportError:  # Local files only (JAX or PyTorch without TFDS).
+    import pathlib as epath
 from PIL import Image, UnidentifiedImageError
 
 SCENES = (

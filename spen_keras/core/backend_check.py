@@ -27,6 +27,7 @@ def ensure_supported_backend():
             "KERAS_BACKEND to tensorflow, jax or torch before importing "
             "spen_keras.")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    _check_installed(os.environ["KERAS_BACKEND"])
     import keras
 
     backend = keras.backend.backend()
@@ -36,3 +37,23 @@ def ensure_supported_backend():
             f"is configured for {backend!r} (see ~/.keras/keras.json or "
             "KERAS_BACKEND). Set KERAS_BACKEND to tensorflow, jax or torch "
             "before importing keras or spen_keras.")
+
+
+#: What to install for each backend, for the one-line error below.
+_INSTALL = {"tensorflow": "pip install tensorflow-cpu (or tensorflow)",
+            "jax": "pip install 'spen-keras[backends]' (or jax)",
+            "torch": "pip install 'spen-keras[backends]' (or torch)"}
+
+
+def _check_installed(backend):
+    """One line naming the missing framework and its install command,
+    instead of Keras' traceback ending in "No module named 'torch'"."""
+    from importlib.util import find_spec
+
+    if backend in _INSTALL and find_spec(backend) is None:
+        hint = ("" if backend != "tensorflow" else
+                "; or run on JAX or PyTorch: KERAS_BACKEND=jax or torch")
+        raise ImportError(
+            f"Keras' {backend} backend is selected (KERAS_BACKEND="
+            f"{backend}{' or nothing set' if backend == 'tensorflow' else ''})"
+            f" but {backend} is not installed: {_INSTALL[backend]}{hint}.")

@@ -559,6 +559,7 @@ class SPEN(keras.Model):
         only how this model trains, and is not exported
         (`spen_keras.core.energies.saved_model_tracing`).
         """
+        backend.require_tensorflow("export() to a TF SavedModel")
         if input_signature is None and format == "tf_saved_model":
             input_signature = self.serving_signature()
         if not self.built:

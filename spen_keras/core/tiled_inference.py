@@ -40,7 +40,6 @@ for which no finite margin exists:
 import math
 
 import numpy as np
-import tensorflow as tf
 
 #: Default side, in pixels, of the largest tile the model sees at once,
 #: margins included. Denoising a 1920x1080 frame with `dp_3` in such tiles
@@ -167,11 +166,19 @@ def tile_windows(length, tile_size, margin):
 
 
 def _forward_function(model, channels):
-    """One graph for every tile shape: y = model(x) on (batch, H, W, C)."""
+    """One compiled function for every tile shape: y = model(x) on
+    (batch, H, W, C). On TensorFlow one `tf.function` whose spatial axes are
+    free (no retracing per tile shape); on JAX and PyTorch Keras' own
+    `predict_on_batch` (JAX compiles once per distinct tile shape, of which
+    a tiling has at most four)."""
     import keras
 
     if not isinstance(model, keras.Model):
         return lambda tile: np.asarray(model(tile))
+    if keras.backend.backend() != "tensorflow":
+        return lambda tile: np.asarray(model.predict_on_batch(tile))
+    import tensorflow as tf
+
     spec = tf.TensorSpec((None, None, None, channels), model.compute_dtype)
     graph = tf.function(lambda tile: model(tile, training=False),
                         input_signature=[spec])
@@ -185,8 +192,8 @@ def predict_tiled(model, x, tile_size=DEFAULT_TILE_SIZE, margin=None):
     Each tile is at most `tile_size` x `tile_size` pixels, margins included,
     so the peak memory is that of one such tile whatever the size of x. The
     tiles run one after another, each on the whole batch, through one
-    `tf.function` whose spatial axes are free (no retracing per tile
-    shape). An x no larger than one tile runs in one piece.
+    compiled function (on TensorFlow a `tf.function` whose spatial axes are
+    free: no retracing per tile shape). An x no larger than one tile runs in one piece.
 
     Args:
         model: a SPEN (or, with `margin` given, any Keras model or callable

@@ -31,9 +31,13 @@ Example:
 (6, 480, 640, 1)
 """
 
-import numpy as np
-import tensorflow as tf
+import functools
 
+import keras
+import numpy as np
+
+from spen_keras.core.backend import require_tensorflow
+from spen_keras.core.backend import tensorflow_installed
 from spen_keras.denoising.augmentation import Augmentation
 from spen_keras.denoising.augmentation import augment_crop
 from spen_keras.denoising.depth_normalization import fill_invalid
@@ -126,11 +130,25 @@ def _pass_frame_index(index, seed, num_frames, per_pass):
     """Frame of stream element `index`: passes of `per_pass` elements, each
     visiting every frame `per_pass / num_frames` times in an order seeded by
     `(seed, pass)` (stateless TensorFlow ops)."""
+    tf = _tensorflow()
     order_key = tf.constant([seed, 1], tf.int64)
     fold_in = tf.random.experimental.stateless_fold_in
     pass_seed = fold_in(order_key, index // per_pass)
     order = tf.argsort(tf.random.stateless_uniform([per_pass], pass_seed))
     return order[index % per_pass] % num_frames
+
+
+def _numpy_pass_frame_index(index, seed, num_frames, per_pass):
+    """`_pass_frame_index` in numpy (the stream without TensorFlow): the same
+    passes, each pass's order drawn from `SeedSequence([seed, 1, pass])`."""
+    order = _numpy_pass_order(seed, index // per_pass, per_pass)
+    return int(order[index % per_pass]) % num_frames
+
+
+@functools.lru_cache(maxsize=4)
+def _numpy_pass_order(seed, number, per_pass):
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1, number]))
+    return rng.permutation(per_pass)
 
 
 # Last entropy word of the per-element generators of augmented streams.
@@ -140,9 +158,10 @@ _REGION_TRIES = 10
 
 
 def _augmented_pair(frames, crop_size, noise, seed, augmentation):
-    """Returns `pair(index, frame_index) -> (x, y)` for augmented streams:
-    numpy inside `tf.numpy_function`, every draw from
-    `np.random.default_rng(SeedSequence([seed, index, 7]))`."""
+    """Returns `pair(index, frame_index) -> (x, y)` for augmented streams,
+    every draw from `np.random.default_rng(SeedSequence([seed, index, 7]))`:
+    numpy (`pair.numpy`), inside `tf.numpy_function` where TensorFlow is
+    installed."""
     depths = np.stack([np.asarray(f["depth"], np.float32) for f in frames])
     masks = np.stack([np.asarray(f["mask"], bool) for f in frames])
     crop_height, crop_width = crop_size
@@ -164,11 +183,13 @@ def _augmented_pair(frames, crop_size, noise, seed, augmentation):
         return x[..., None], y[..., None]
 
     def pair(index, frame_index):
+        tf = _tensorflow()
         x, y = tf.numpy_function(numpy_pair, [index, frame_index],
                                  [tf.float32, tf.float32], stateful=False)
         shape = (crop_height, crop_width, 1)
         return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
 
+    pair.numpy = numpy_pair
     return pair
 
 
@@ -194,6 +215,9 @@ def make_training_dataset(
     and, with `flips`, random left-right and up-down flips. All randomness is
     stateless TensorFlow ops keyed on `(seed, element index)`, so the stream
     is identical for the same arguments, whatever the global TF seed.
+    Without TensorFlow (spen-keras on JAX or PyTorch only) the same stream
+    is made in numpy, `NumpyCropStream`, its draws from `np.random` keyed
+    the same way (same distribution, other draws).
 
     With an `augmentation`, nothing is precomputed: element `index` visits
     the frame the pass order above gives it, and everything else is drawn in
@@ -227,9 +251,10 @@ def make_training_dataset(
             frames must be at least max(crop_size) on both sides.
 
     Returns:
-        A `tf.data.Dataset` repeating forever, of `(x, y)` float32 batches of
-        shape `(batch_size, crop_height, crop_width, 1)`: `x` noisy and
-        filled, `y` clean with 0 at invalid pixels.
+        A `tf.data.Dataset` (a `NumpyCropStream` without TensorFlow)
+        repeating forever, of `(x, y)` float32 batches of shape
+        `(batch_size, crop_height, crop_width, 1)`: `x` noisy and filled,
+        `y` clean with 0 at invalid pixels; `.skip(n)` drops n batches.
     """
     height, width = _frame_shape(frames)
     crop_height, crop_width = crop_size
@@ -267,6 +292,12 @@ def make_training_dataset(
         pair = _augmented_pair(frames, (crop_height, crop_width), noise,
                                seed, augmentation)
 
+        if not tensorflow_installed():
+            return NumpyCropStream(lambda index: pair.numpy(
+                index, _numpy_pass_frame_index(index, seed, num_frames,
+                                               per_pass)),
+                batch_size, first_row, rows)
+
         def crop_pair(index):
             return pair(index,
                         _pass_frame_index(index, seed, num_frames, per_pass))
@@ -285,6 +316,32 @@ def make_training_dataset(
         ]
     )[..., None]
     y_pool = np.stack([np.where(f["mask"], f["depth"], 0.0) for f in frames])
+    if not tensorflow_installed():
+        x_pool = x_pool.astype(np.float32)
+        y_pool = y_pool[..., None].astype(np.float32)
+
+        def numpy_crop_pair(index):
+            frame_index = _numpy_pass_frame_index(index, seed, num_frames,
+                                                  per_pass)
+            rng = np.random.default_rng(
+                np.random.SeedSequence([seed, int(index), 2]))
+            realization = int(rng.integers(noise_realizations))
+            top = int(rng.integers(height - crop_height + 1))
+            left = int(rng.integers(width - crop_width + 1))
+            window = (slice(top, top + crop_height),
+                      slice(left, left + crop_width))
+            x = x_pool[(frame_index, realization) + window]
+            y = y_pool[(frame_index,) + window]
+            if flips:
+                left_right, up_down = rng.random(2) < 0.5
+                if left_right:
+                    x, y = x[:, ::-1], y[:, ::-1]
+                if up_down:
+                    x, y = x[::-1], y[::-1]
+            return x, y
+
+        return NumpyCropStream(numpy_crop_pair, batch_size, first_row, rows)
+    tf = _tensorflow()
     x_pool = tf.constant(x_pool, tf.float32)
     y_pool = tf.constant(y_pool[..., None], tf.float32)
 
@@ -327,6 +384,7 @@ def _batched_stream(crop_pair, batch_size, first_row, rows):
     """Maps global element indices (only rows `first_row`..`first_row + rows`
     of every batch of `batch_size` when sharded) through `crop_pair` and
     batches them by `rows`."""
+    tf = _tensorflow()
     dataset = tf.data.Dataset.counter(dtype=tf.int64)
     if (first_row, rows) != (0, batch_size):
         # Local element c is row first_row + c % rows of global batch
@@ -338,3 +396,47 @@ def _batched_stream(crop_pair, batch_size, first_row, rows):
     )
     dataset = dataset.batch(rows, drop_remainder=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _tensorflow():
+    return require_tensorflow("The denoising training stream (tf.data)")
+
+
+class NumpyCropStream(keras.utils.PyDataset):
+    """The training stream in numpy, for spen-keras without TensorFlow:
+    an endless `keras.utils.PyDataset` whose batch k holds the elements
+    k * batch_size + first_row ... + rows - 1 of the stream, each made by
+    `crop_pair(index) -> (x, y)` (deterministic in the index).
+
+    Args:
+        crop_pair: element index -> `(x, y)` float32 arrays (H, W, 1).
+        batch_size: the global batch; rows `first_row`.. `first_row + rows`
+            of each are this stream's (a shard; all of it by default).
+        start: batches skipped (`skip`).
+    """
+
+    def __init__(self, crop_pair, batch_size, first_row=0, rows=None,
+                 start=0):
+        super().__init__()
+        self.crop_pair = crop_pair
+        self.batch_size = int(batch_size)
+        self.first_row = int(first_row)
+        self.rows = self.batch_size if rows is None else int(rows)
+        self.start = int(start)
+
+    @property
+    def num_batches(self):
+        return None  # endless
+
+    def __getitem__(self, batch):
+        first = (self.start + batch) * self.batch_size + self.first_row
+        pairs = [self.crop_pair(first + row) for row in range(self.rows)]
+        return (np.stack([x for x, _ in pairs]).astype(np.float32),
+                np.stack([y for _, y in pairs]).astype(np.float32))
+
+    def skip(self, batches):
+        """The stream without its first `batches` batches (as
+        `tf.data.Dataset.skip`)."""
+        return NumpyCropStream(self.crop_pair, self.batch_size,
+                               self.first_row, self.rows,
+                               self.start + int(batches))

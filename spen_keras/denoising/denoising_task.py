@@ -50,11 +50,9 @@ def predict_frames(model, x, with_iterates=False):
         started = time.perf_counter()
         outputs = np.asarray(model(np.asarray(x, np.float32)), np.float32)
         return outputs, time.perf_counter() - started
-    import tensorflow as tf
-
     forward = _frame_function(model, with_iterates, x.shape[-1])
     started = time.perf_counter()
-    outputs = [forward(tf.constant(x[i:i + 1])).numpy() for i in range(len(x))]
+    outputs = [forward(x[i:i + 1]) for i in range(len(x))]
     seconds = time.perf_counter() - started
     if not with_iterates:
         outputs = np.concatenate(outputs)
@@ -68,6 +66,17 @@ _FRAME_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def _frame_function(model, with_iterates, channels):
+    """numpy frame (1, H, W, C) -> numpy output: on TensorFlow one traced
+    function for every frame size; on JAX and PyTorch Keras' compiled
+    `predict_on_batch` (JAX traces once per frame size), or the iterates
+    eagerly."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if with_iterates:
+            return lambda frame: keras.ops.convert_to_numpy(
+                model.predict_iterates(frame))
+        return lambda frame: np.asarray(model.predict_on_batch(frame))
     import tensorflow as tf
 
     functions = _FRAME_FUNCTIONS.setdefault(model, {})
@@ -83,7 +92,8 @@ def _frame_function(model, with_iterates, channels):
         else:
             def call(frame):
                 return ref()(frame)
-        functions[key] = tf.function(call, input_signature=[spec])
+        graph = tf.function(call, input_signature=[spec])
+        functions[key] = lambda frame: graph(tf.constant(frame)).numpy()
     return functions[key]
 
 

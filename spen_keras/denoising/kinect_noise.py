@@ -43,8 +43,8 @@ References:
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
 
+from spen_keras.core.backend import require_tensorflow
 from spen_keras.denoising.depth_normalization import DEPTH_SCALE_MM
 
 # Normalised depth y is metres / METRES_PER_UNIT.
@@ -156,7 +156,11 @@ class KinectNoiseModel:
         Returns:
             `(noisy, noisy_mask)`: a `tf.float32` tensor with 0 wherever the
             boolean tensor `noisy_mask` is False.
+
+        Raises:
+            TensorFlowRequiredError: TensorFlow is not installed.
         """
+        tf = require_tensorflow("The Kinect noise model's TensorFlow draws")
         clean = tf.convert_to_tensor(clean, dtype=tf.float32)
         mask = tf.cast(mask, tf.bool)
         seed = tf.convert_to_tensor(seed)

@@ -10,8 +10,8 @@ import functools
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 
+from spen_keras.core.backend import require_tensorflow
 from spen_keras.datasets.mulan import mulan_arff
 
 DATASETS = tuple(mulan_arff.DATASETS)
@@ -82,6 +82,7 @@ def training_dataset(x, y, batch_size, seed, epochs=1000):
     the graph it is built in: the stream is the same wherever it is built
     (one device, a strategy's input function, a resumed run), so
     `.skip(k)` resumes it exactly."""
+    tf = require_tensorflow("The multi-label training stream (tf.data)")
     n = len(x)
 
     def rows():

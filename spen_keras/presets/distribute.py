@@ -25,7 +25,13 @@ stream is index-based can instead produce only its slice.
 
 Only the chief (`is_chief`) writes results; the other workers write to a
 temporary folder of their own (`worker_scratch_dir`) which they delete.
+
+On Keras' JAX and PyTorch backends there is no `tf.distribute`: "default"
+(or no strategy) is `SINGLE_DEVICE`, a stand-in with the same
+`scope()`, and "mirrored"/"multiworker" are a one-line `StrategyError`.
 """
+
+import contextlib
 
 import json
 import os
@@ -39,6 +45,20 @@ class StrategyError(ValueError):
     """A strategy cannot be set up as asked (unknown name, missing or
     malformed TF_CONFIG, a global batch that does not split); the message is
     one line saying what to fix."""
+
+
+class SingleDevice:
+    """One device without `tf.distribute` (Keras' JAX or PyTorch backend):
+    what the training loop asks of a strategy, doing nothing."""
+
+    num_replicas_in_sync = 1
+    cluster_resolver = None
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+SINGLE_DEVICE = SingleDevice()
 
 
 _ADDRESS = re.compile(r"^[^\s:]+:\d{1,5}$")
@@ -123,6 +143,16 @@ def get_strategy(strategy=None):
     Raises:
         StrategyError: an unknown name, or a missing/malformed TF_CONFIG.
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if strategy is None or strategy == "default" or isinstance(
+                strategy, SingleDevice):
+            return SINGLE_DEVICE
+        raise StrategyError(
+            f"The {strategy!r} strategy is tf.distribute, which needs Keras' "
+            f"TensorFlow backend; KERAS_BACKEND={keras.backend.backend()} "
+            "trains on one device.")
     import tensorflow as tf
 
     if isinstance(strategy, tf.distribute.Strategy):
@@ -182,6 +212,8 @@ def _multi_worker_strategy_class():
 
 def strategy_name(strategy):
     """"default", "mirrored" or "multiworker" for a strategy (metadata)."""
+    if isinstance(strategy, SingleDevice):
+        return "default"
     import tensorflow as tf
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

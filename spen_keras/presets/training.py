@@ -421,9 +421,11 @@ def machine_description():
                     break
     except OSError:
         pass
-    import tensorflow as tf
-
-    return (f"{cpu}, {os.cpu_count()} cores, TensorFlow {tf.__version__}, "
+    backend = keras.backend.backend()
+    framework = {"tensorflow": "TensorFlow", "jax": "JAX",
+                 "torch": "PyTorch"}.get(backend, backend)
+    version = getattr(__import__(backend), "__version__", "?")
+    return (f"{cpu}, {os.cpu_count()} cores, {framework} {version}, "
             f"Keras {keras.__version__}")
 
 
@@ -551,10 +553,10 @@ class _WorkerCheckpoint(TrainingCheckpoint):
 
 def _check_workers_agree(strategy, done, backup_dir):
     """Raises BackupError unless every worker resumes at the same step."""
-    import tensorflow as tf
-
     if distribute.worker_task(strategy)[0] is None:
         return
+    import tensorflow as tf
+
     value = tf.constant(float(done), tf.float64)
 
     @tf.function

@@ -22,9 +22,9 @@ import pathlib
 import time
 
 import keras
-import tensorflow as tf
 
 from spen_keras import presets
+from spen_keras.core.backend import require_tensorflow
 from spen_keras.datasets.conll2005 import conll2005_layers
 from spen_keras.presets import CONFIG_FILE, PresetError
 from spen_keras.srl import srl_data
@@ -224,6 +224,7 @@ def _train_local(spec, recipe, backup_dir, verbose, steps=None, root=None):
                 "learning_rate": recipe.learning_rate,
                 "data": None if root is None else str(root),
                 "arcs": int(len(ids))}
+    tf = require_tensorflow("SRL training (tf.data)")
     checkpoint = fit_resumably(
         model, lambda done: (tf.data.Dataset.from_tensor_slices((ids, roles))
                              .repeat().shuffle(65536, seed=recipe.seed)
@@ -256,6 +257,7 @@ def grid_dataset(grids, num_roles, batch_size, seed, epochs):
     """The SPEN's training stream: `epochs` passes over the grids, each in
     its own seeded order (deterministic, so a resumed run can skip what it
     has used)."""
+    tf = require_tensorflow("SRL training (tf.data)")
     num_templates = grids[0].ids.shape[-1]
 
     def generate():

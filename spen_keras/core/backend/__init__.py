@@ -14,6 +14,10 @@ PyTorch, except for these few operations, which each backend module
   recomputed in the backward pass instead of kept (`jax.checkpoint`,
   `torch.utils.checkpoint`; TensorFlow's is the minimiser's own custom
   gradient);
+- `finite_difference_gradient(minimizer, y, features)`: dE/dy whose
+  backward pass takes central differences of first-order gradients
+  (`hvp="finite_difference"`: a custom gradient, `jax.custom_vjp`, a
+  `torch.autograd.Function`);
 - `executing_eagerly()`: whether values can be read now (not while traced);
 - `single_channel_conv(x, kernel)`: a 'valid' conv of a one-channel image
   (TensorFlow: a custom gradient whose input gradient runs as a depthwise
