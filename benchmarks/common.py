@@ -85,13 +85,17 @@ def record_results(doc, json_path, markdown_text, results_md=RESULTS_MD,
 def machine():
     """The CPU, its cores and the versions a result was measured with."""
     import keras
-    import tensorflow as tf
     cpu = platform.processor() or "unknown"
     with open("/proc/cpuinfo") as info:
         names = [l.split(":", 1)[1].strip() for l in info
                  if l.startswith("model name")]
+    backend = keras.backend.backend()
+    tf = None
+    if backend == "tensorflow" or "tensorflow" in sys.modules:
+        import tensorflow as tf
     return {"nproc": os.cpu_count(), "cpu": names[0] if names else cpu,
-            "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tensorflow": None if tf is None else tf.__version__,
+            "keras": keras.__version__, "backend": backend,
             "python": platform.python_version()}
 
 

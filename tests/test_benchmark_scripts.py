@@ -6,12 +6,14 @@ the library imports neither."""
 
 import ast
 import importlib
+import importlib.util
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -102,9 +104,40 @@ def test_inference_size_parsing_and_configurations():
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
-def test_gpu_check_script_parses():
-    subprocess.run(["bash", "-n", os.path.join(BENCHMARKS, "gpu_check.sh")],
+@pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_check_jax.sh",
+                                    "gpu_wheels.sh"])
+def test_gpu_check_scripts_parse(script):
+    subprocess.run(["bash", "-n", os.path.join(BENCHMARKS, script)],
                    check=True)
+
+
+def test_the_backend_gpu_check_runs_a_dry_run_on_this_cpu(tmp_path):
+    """`benchmarks.gpu_backends`: TensorFlow's reference (this process),
+    then a dry run of `--measure` on PyTorch (a corner of the frame, one
+    step): its outputs equal TensorFlow's and every figure is written."""
+    import json
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    gpu_backends = import_benchmark("gpu_backends")
+    reference = tmp_path / "reference.npz"
+    gpu_backends.write_reference(reference)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "benchmarks.gpu_backends",
+                    "--measure", reference, "--out", tmp_path / "out",
+                    "--presets", "dp_3", "--crop", "48", "64",
+                    "--train-steps", "1", "--frames", "1"], cwd=tmp_path,
+                   env=env, check=True, capture_output=True, timeout=600)
+    result = json.loads((tmp_path / "out" / "gpu_backends_torch.json")
+                        .read_text())
+    assert result["dp_3_max_abs_diff_vs_tf_cpu"] < 1e-4
+    assert result["targets"]["dp_3 outputs equal TF CPU within 1e-4"]
+    for key in ("dp_3_train_ms_per_step", "dp_3_frames_per_s",
+                "dp_3_bf16_frames_per_s", "dp_3_bf16_psnr_change_db"):
+        assert np.isfinite(result[key]), key
+    assert "| dp_3 |" in (tmp_path / "out" / "RESULTS_gpu_backends.md"
+                          ).read_text()
 
 
 def _sys_path_uses(tree):
