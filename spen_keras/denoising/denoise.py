@@ -15,7 +15,6 @@ import dataclasses
 import math
 import warnings
 
-import keras
 import numpy as np
 
 from spen_keras.denoising.denoising_task import predict_frames
@@ -293,7 +292,7 @@ def _run_model(model, x, mask, raw, max_untiled_pixels, tile_size,
     if not term.built:
         term(x[:, :1, :1].astype(np.float32), x[:, :1, :1].astype(
             np.float32))  # creates noise_override
-    previous = float(keras.ops.convert_to_numpy(term.noise_override))
+    previous = float(term.noise_override)
     given = noise_sigma_mm is not None or previous > 0
     if noise_sigma_mm is not None:
         level = noise_sigma_mm_to_reference(noise_sigma_mm, observed,
