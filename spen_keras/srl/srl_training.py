@@ -25,6 +25,7 @@ import keras
 
 from spen_keras import presets
 from spen_keras.core.backend import require_tensorflow
+from spen_keras.core.backend import require_tensorflow_backend
 from spen_keras.datasets.conll2005 import conll2005_layers
 from spen_keras.presets import CONFIG_FILE, PresetError
 from spen_keras.srl import srl_data
@@ -280,6 +281,12 @@ def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
     from spen_keras.presets.training import fit_resumably
     from spen_keras.srl import srl_spen
 
+    # The local term is clamped, then freed, within one `fit` (`_Unclamp`),
+    # with optimizer slots built for every weight: TensorFlow's optimizer
+    # matches them by variable; the JAX and PyTorch trainers need the
+    # trainable list fixed for the whole fit.
+    require_tensorflow_backend("SRL SPEN training (clamped, then free "
+                               "local term)")
     base = _load_base(recipe, presets_root)
     _, _, train = training_sentences(recipe.min_count, root,
                                      vocabulary=base.vocabulary)

@@ -372,3 +372,30 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(
     with pytest.raises(TrainingDivergedError, match="NaN/Inf"):
         train("nan")
     assert not (tmp_path / "nan" / row).exists()
+
+
+def test_spen_training_off_tensorflow_is_one_cli_line(tmp_path):
+    """The SRL SPEN frees its clamped local term inside one fit, which
+    Keras' JAX trainer cannot follow: on JAX `spen-keras train` refuses in
+    one line, before writing anything."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, "-m", "spen_keras", "train", "--preset",
+         "srl_spen_h", "--steps", "1", "--output-dir", tmp_path / "out",
+         "--backup-dir", tmp_path / "backup"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines()
+              if line.startswith("spen-keras:")]
+    assert len(errors) == 1 and "TensorFlow backend only" in errors[0], (
+        done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "backup").exists()

@@ -100,3 +100,17 @@ def require_tensorflow(feature):
             "install tensorflow-cpu (the JAX and PyTorch backends run "
             "spen-keras' models without it, but not this).") from None
     return tensorflow
+
+
+def require_tensorflow_backend(feature):
+    """For a feature that runs on Keras' TensorFlow backend only.
+
+    Raises:
+        TensorFlowRequiredError: Keras runs on another backend; one line
+            naming the feature and the fix.
+    """
+    if not is_tensorflow():
+        raise TensorFlowRequiredError(
+            f"{feature} runs on Keras' TensorFlow backend only, but "
+            f"KERAS_BACKEND={name()} is set: unset it (with TensorFlow "
+            "installed) for this command.")
