@@ -283,8 +283,8 @@ def _train_spen(spec, recipe, backup_dir, presets_root, verbose, steps=None,
 
     # The local term is clamped, then freed, within one `fit` (`_Unclamp`),
     # with optimizer slots built for every weight: TensorFlow's optimizer
-    # matches them by variable; the JAX and PyTorch trainers need the
-    # trainable list fixed for the whole fit.
+    # matches them by variable; Keras' JAX trainer needs the trainable list
+    # fixed for the whole fit (PyTorch's has not been tried: refused too).
     require_tensorflow_backend("SRL SPEN training (clamped, then free "
                                "local term)")
     base = _load_base(recipe, presets_root)
