@@ -269,8 +269,9 @@ def test_wheel_runs_on_jax_and_pytorch_without_tensorflow(
     assert "needs TensorFlow" in result["export"]
     assert "pip install tensorflow-cpu" in result["export"]
 
-    # The CLI: denoise a real frame; train dp_3 two steps on the numpy
-    # stream; a multi-label training (tf.data) is refused in one line.
+    # The CLI: denoise a real frame; train dp_3 and a multi-label preset a
+    # few steps on the numpy streams; SRL training (tf.data) is refused in
+    # one line, leaving nothing behind.
     cli = venv / "bin" / "spen-keras"
     frame = (ROOT / "datasets" / "seven_scenes" / "embedded" / "stairs"
              / "seq-01" / "frame-000000.depth.png")
@@ -282,8 +283,15 @@ def test_wheel_runs_on_jax_and_pytorch_without_tensorflow(
     metadata = json.loads((scratch / "dp_3_trained" / "metadata.json")
                           .read_text())
     assert ("JAX" if backend == "jax" else "PyTorch") in metadata["machine"]
-    refused = run([cli, "train", "--preset", "mlc_bibtex_br",
-                   "--output-dir", scratch / "br"], check=False)
+    run([cli, "train", "--preset", "mlc_bibtex_br", "--steps", "3",
+         "--output-dir", scratch / "br", "--backup-dir", scratch / "br_b"])
+    assert (scratch / "br" / "metadata.json").is_file()
+    refused = run([cli, "train", "--preset", "srl_local_h", "--steps", "3",
+                   "--output-dir", scratch / "srl", "--backup-dir",
+                   scratch / "srl_b"], check=False)
     assert refused.returncode == 2, refused.stderr[-3000:]
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and "needs TensorFlow" in lines[0], lines
+    errors = [line for line in refused.stderr.splitlines()
+              if line.startswith("spen-keras:")]
+    assert len(errors) == 1 and "needs TensorFlow" in errors[0], errors
+    assert "Traceback" not in refused.stderr
+    assert not (scratch / "srl").exists()

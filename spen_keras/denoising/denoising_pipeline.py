@@ -33,7 +33,6 @@ Example:
 
 import functools
 
-import keras
 import numpy as np
 
 from spen_keras.core.backend import require_tensorflow
@@ -42,6 +41,7 @@ from spen_keras.denoising.augmentation import Augmentation
 from spen_keras.denoising.augmentation import augment_crop
 from spen_keras.denoising.depth_normalization import fill_invalid
 from spen_keras.denoising.kinect_noise import KinectNoiseModel
+from spen_keras.presets.training import IndexedStream
 
 
 def noise_seed(seed, sequence, frame, realization=None):
@@ -216,7 +216,7 @@ def make_training_dataset(
     stateless TensorFlow ops keyed on `(seed, element index)`, so the stream
     is identical for the same arguments, whatever the global TF seed.
     Without TensorFlow (spen-keras on JAX or PyTorch only) the same stream
-    is made in numpy, `NumpyCropStream`, its draws from `np.random` keyed
+    is made in numpy, `IndexedStream` (`spen_keras.presets.training`), its draws from `np.random` keyed
     the same way (same distribution, other draws).
 
     With an `augmentation`, nothing is precomputed: element `index` visits
@@ -251,7 +251,7 @@ def make_training_dataset(
             frames must be at least max(crop_size) on both sides.
 
     Returns:
-        A `tf.data.Dataset` (a `NumpyCropStream` without TensorFlow)
+        A `tf.data.Dataset` (a `IndexedStream` (`spen_keras.presets.training`) without TensorFlow)
         repeating forever, of `(x, y)` float32 batches of shape
         `(batch_size, crop_height, crop_width, 1)`: `x` noisy and filled,
         `y` clean with 0 at invalid pixels; `.skip(n)` drops n batches.
@@ -293,7 +293,7 @@ def make_training_dataset(
                                seed, augmentation)
 
         if not tensorflow_installed():
-            return NumpyCropStream(lambda index: pair.numpy(
+            return IndexedStream(lambda index: pair.numpy(
                 index, _numpy_pass_frame_index(index, seed, num_frames,
                                                per_pass)),
                 batch_size, first_row, rows)
@@ -340,7 +340,7 @@ def make_training_dataset(
                     x, y = x[::-1], y[::-1]
             return x, y
 
-        return NumpyCropStream(numpy_crop_pair, batch_size, first_row, rows)
+        return IndexedStream(numpy_crop_pair, batch_size, first_row, rows)
     tf = _tensorflow()
     x_pool = tf.constant(x_pool, tf.float32)
     y_pool = tf.constant(y_pool[..., None], tf.float32)
@@ -401,42 +401,3 @@ def _batched_stream(crop_pair, batch_size, first_row, rows):
 def _tensorflow():
     return require_tensorflow("The denoising training stream (tf.data)")
 
-
-class NumpyCropStream(keras.utils.PyDataset):
-    """The training stream in numpy, for spen-keras without TensorFlow:
-    an endless `keras.utils.PyDataset` whose batch k holds the elements
-    k * batch_size + first_row ... + rows - 1 of the stream, each made by
-    `crop_pair(index) -> (x, y)` (deterministic in the index).
-
-    Args:
-        crop_pair: element index -> `(x, y)` float32 arrays (H, W, 1).
-        batch_size: the global batch; rows `first_row`.. `first_row + rows`
-            of each are this stream's (a shard; all of it by default).
-        start: batches skipped (`skip`).
-    """
-
-    def __init__(self, crop_pair, batch_size, first_row=0, rows=None,
-                 start=0):
-        super().__init__()
-        self.crop_pair = crop_pair
-        self.batch_size = int(batch_size)
-        self.first_row = int(first_row)
-        self.rows = self.batch_size if rows is None else int(rows)
-        self.start = int(start)
-
-    @property
-    def num_batches(self):
-        return None  # endless
-
-    def __getitem__(self, batch):
-        first = (self.start + batch) * self.batch_size + self.first_row
-        pairs = [self.crop_pair(first + row) for row in range(self.rows)]
-        return (np.stack([x for x, _ in pairs]).astype(np.float32),
-                np.stack([y for _, y in pairs]).astype(np.float32))
-
-    def skip(self, batches):
-        """The stream without its first `batches` batches (as
-        `tf.data.Dataset.skip`)."""
-        return NumpyCropStream(self.crop_pair, self.batch_size,
-                               self.first_row, self.rows,
-                               self.start + int(batches))

@@ -12,7 +12,9 @@ from typing import Optional
 import numpy as np
 
 from spen_keras.core.backend import require_tensorflow
+from spen_keras.core.backend import tensorflow_installed
 from spen_keras.datasets.mulan import mulan_arff
+from spen_keras.presets.training import IndexedStream
 
 DATASETS = tuple(mulan_arff.DATASETS)
 
@@ -81,9 +83,16 @@ def training_dataset(x, y, batch_size, seed, epochs=1000):
     shuffle, whose order also depends on TensorFlow's global seed and on
     the graph it is built in: the stream is the same wherever it is built
     (one device, a strategy's input function, a resumed run), so
-    `.skip(k)` resumes it exactly."""
-    tf = require_tensorflow("The multi-label training stream (tf.data)")
+    `.skip(k)` resumes it exactly. Without TensorFlow the same batches
+    come from numpy (`IndexedStream`, endless)."""
     n = len(x)
+    if not tensorflow_installed():
+        def element(index):
+            row = _pass_order(seed, index // n, n)[index % n]
+            return x[row], y[row]
+
+        return IndexedStream(element, batch_size)
+    tf = require_tensorflow("The multi-label training stream (tf.data)")
 
     def rows():
         for epoch in range(epochs):
@@ -95,3 +104,9 @@ def training_dataset(x, y, batch_size, seed, epochs=1000):
     return (order.batch(batch_size)
             .map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)))
             .prefetch(2))
+
+
+@functools.lru_cache(maxsize=4)
+def _pass_order(seed, number, n):
+    """The rows of pass `number`, in the order the tf.data stream takes."""
+    return np.random.default_rng((seed, number)).permutation(n)

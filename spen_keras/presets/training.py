@@ -330,6 +330,47 @@ def raise_if_diverged(model, name, backup_dir):
             f"written. The last good epoch is backed up in {backup_dir}.")
 
 
+class IndexedStream(keras.utils.PyDataset):
+    """A training stream made in numpy, for the families' streams without
+    TensorFlow: an endless `keras.utils.PyDataset` whose batch k holds the
+    elements k * batch_size + first_row ... + rows - 1 of the stream, each
+    made by `element(index) -> (x, y)` (deterministic in the index, so that
+    `skip` resumes a run exactly, as `tf.data.Dataset.skip` does).
+
+    Args:
+        element: element index -> `(x, y)` arrays of one example.
+        batch_size: the global batch; rows `first_row`.. `first_row + rows`
+            of each are this stream's (a shard; all of it by default).
+        start: batches skipped (`skip`).
+    """
+
+    def __init__(self, element, batch_size, first_row=0, rows=None,
+                 start=0):
+        super().__init__()
+        self.element = element
+        self.batch_size = int(batch_size)
+        self.first_row = int(first_row)
+        self.rows = self.batch_size if rows is None else int(rows)
+        self.start = int(start)
+
+    @property
+    def num_batches(self):
+        return None  # endless
+
+    def __getitem__(self, batch):
+        first = (self.start + batch) * self.batch_size + self.first_row
+        pairs = [self.element(first + row) for row in range(self.rows)]
+        return (np.stack([x for x, _ in pairs]).astype(np.float32),
+                np.stack([y for _, y in pairs]).astype(np.float32))
+
+    def skip(self, batches):
+        """The stream without its first `batches` batches (as
+        `tf.data.Dataset.skip`)."""
+        return type(self)(self.element, self.batch_size,
+                               self.first_row, self.rows,
+                               self.start + int(batches))
+
+
 class TrainingTask:
     """What a family supplies to train and evaluate its Keras presets.
 

@@ -1,7 +1,8 @@
-"""The denoising training stream without TensorFlow (`NumpyCropStream`):
+"""The denoising training stream without TensorFlow (an `IndexedStream`):
 what `make_training_dataset` returns when TensorFlow is not installed (here
-forced by patching `tensorflow_installed`), and `fit_resumably` consuming it
-batch after batch across epochs, as it consumes `tf.data` streams."""
+forced by patching `tensorflow_installed`), and `fit_resumably` consuming
+such a stream batch after batch across epochs, as it consumes `tf.data`
+streams."""
 
 import keras
 import numpy as np
@@ -49,7 +50,7 @@ def windows_of(frame, crop, flips):
 def test_the_stream_is_numpy_deterministic_and_skips_exactly(
         without_tensorflow, frames):
     data = stream(frames)
-    assert isinstance(data, denoising_pipeline.NumpyCropStream)
+    assert isinstance(data, denoising_pipeline.IndexedStream)
     x, y = data[0]
     assert x.shape == y.shape == (4, 32, 48, 1)
     assert x.dtype == y.dtype == np.float32
@@ -90,16 +91,12 @@ def test_flips_and_augmentation_run_in_numpy(without_tensorflow, frames):
     assert x.shape == (2, 32, 48, 1) and np.isfinite(x).all()
 
 
-class _Recording(denoising_pipeline.NumpyCropStream):
+class _Recording(denoising_pipeline.IndexedStream):
     seen = []
 
     def __getitem__(self, batch):
         self.seen.append(self.start + batch)
         return super().__getitem__(batch)
-
-    def skip(self, batches):
-        return _Recording(self.crop_pair, self.batch_size, self.first_row,
-                          self.rows, self.start + int(batches))
 
 
 def test_fit_resumably_reads_the_numpy_stream_in_order_across_epochs(

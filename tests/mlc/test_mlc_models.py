@@ -549,3 +549,25 @@ def test_eq9_loss_gradient_matches_finite_differences_in_float64():
     for analytic, numeric in _float64_spen_loss_and_gradients():
         assert abs(analytic) > 1e-6
         assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-9)
+
+
+def test_the_numpy_stream_gives_the_tf_data_streams_batches(monkeypatch):
+    """Without TensorFlow the multi-label stream is an `IndexedStream` with
+    the very batches of the tf.data one (the same per-pass permutations),
+    across pass boundaries and after `skip`."""
+    from spen_keras.mlc import mlc_data
+    from spen_keras.presets.training import IndexedStream
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 3)).astype(np.float32)
+    y = (rng.uniform(size=(10, 2)) > 0.5).astype(np.float32)
+    reference = [tuple(np.asarray(t) for t in batch) for batch in
+                 mlc_data.training_dataset(x, y, 4, seed=5).take(7)]
+    monkeypatch.setattr(mlc_data, "tensorflow_installed", lambda: False)
+    stream = mlc_data.training_dataset(x, y, 4, seed=5)
+    assert isinstance(stream, IndexedStream)
+    for k, (ref_x, ref_y) in enumerate(reference):  # 28 rows: 3 passes
+        got_x, got_y = stream[k]
+        np.testing.assert_array_equal(got_x, ref_x)
+        np.testing.assert_array_equal(got_y, ref_y)
+    np.testing.assert_array_equal(stream.skip(5)[1][0], reference[6][0])
