@@ -390,7 +390,8 @@ class SPEN(keras.Model):
 
     def predict_iterates(self, x):
         """Returns the iterates y_1..y_T for x, shape (T, batch, ...)."""
-        return self._forward(x, training=False).iterates
+        with backend.ops().no_grad():
+            return self._forward(x, training=False).iterates
 
     # --- training --------------------------------------------------------
 

@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from spen_keras.core import backend
+
 from spen_keras.mlc.mlc_metrics import positive_labels
 from spen_keras.mlc.mlc_models import MultiLabelSpen
 
@@ -79,12 +81,14 @@ class MultiLabelClassifier:
     def predict_with(model, x, batch_size=512):
         """Soft labels of `model` on x, as a float32 numpy array."""
         x = np.asarray(x, np.float32)
-        if len(x) == 0:  # one forward pass for the output width
-            return keras.ops.convert_to_numpy(model(
-                np.zeros((1,) + x.shape[1:], np.float32), training=False))[:0]
-        outputs = [keras.ops.convert_to_numpy(model(x[i:i + batch_size],
-                                                    training=False))
-                   for i in range(0, len(x), batch_size)]
+        with backend.ops().no_grad():
+            if len(x) == 0:  # one forward pass for the output width
+                return keras.ops.convert_to_numpy(model(
+                    np.zeros((1,) + x.shape[1:], np.float32),
+                    training=False))[:0]
+            outputs = [keras.ops.convert_to_numpy(
+                model(x[i:i + batch_size], training=False))
+                for i in range(0, len(x), batch_size)]
         return np.concatenate(outputs).astype(np.float32)
 
     def probabilities(self, x, batch_size=512):

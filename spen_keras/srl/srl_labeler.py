@@ -70,7 +70,7 @@ class SrlLabeler:
         name = "_iterates_fn" if iterates else "_forward_fn"
         if getattr(self, name, None) is None and not backend.is_tensorflow():
             setattr(self, name, self.model.predict_iterates if iterates
-                    else lambda x: self.model(x, training=False))
+                    else self._call_without_gradients)
         if getattr(self, name, None) is None:
             tf = backend.require_tensorflow("SRL inference on TensorFlow")
             num_templates = len(self.vocabulary.templates)
@@ -88,6 +88,10 @@ class SrlLabeler:
                     input_signature=signature)
             setattr(self, name, function)
         return getattr(self, name)
+
+    def _call_without_gradients(self, x):
+        with backend.ops().no_grad():
+            return self.model(x, training=False)
 
     def prepare(self, sentences):
         """The sentences (`arc_features.SentenceArcs`) with this model's

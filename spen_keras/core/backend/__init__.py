@@ -19,6 +19,8 @@ PyTorch, except for these few operations, which each backend module
   (`hvp="finite_difference"`: a custom gradient, `jax.custom_vjp`, a
   `torch.autograd.Function`);
 - `executing_eagerly()`: whether values can be read now (not while traced);
+- `no_grad()`: a context for inference calls (PyTorch: `torch.no_grad()`,
+  else nothing to do);
 - `single_channel_conv(x, kernel)`: a 'valid' conv of a one-channel image
   (TensorFlow: a custom gradient whose input gradient runs as a depthwise
   conv, much faster on oneDNN; elsewhere the plain conv).

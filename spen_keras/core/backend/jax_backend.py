@@ -1,5 +1,7 @@
 """The JAX backend's share of the core (see `spen_keras.core.backend`)."""
 
+import contextlib
+
 import jax
 import keras
 
@@ -65,3 +67,8 @@ def finite_difference_gradient(minimizer, y, features):
 
     gradient.defvjp(forward, backward)
     return gradient(y, *leaves, *consts)
+
+
+def no_grad():
+    """Inference: JAX records nothing outside a transformation."""
+    return contextlib.nullcontext()

@@ -3,6 +3,8 @@ nested `GradientTape`s, the custom gradients of finite-difference
 Hessian-vector products and of checkpointed steps, and DeepPrior's fast
 single-channel convolution. The reference implementation."""
 
+import contextlib
+
 import tensorflow as tf
 
 from spen_keras.core.energies.saved_model_tracing import is_tracing_for_saved_model
@@ -188,3 +190,8 @@ def single_channel_conv(x, kernel):
         return transposed(g, kernel), dkernel
 
     return out, grad
+
+
+def no_grad():
+    """Inference: TensorFlow records gradients only inside a tape."""
+    return contextlib.nullcontext()

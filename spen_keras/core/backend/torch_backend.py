@@ -92,3 +92,9 @@ class _FiniteDifference(torch.autograd.Function):
         grads = [None if p is None else (p - m) / (2.0 * eps)
                  for p, m in zip(*probes)]
         return (None, None, None, *grads)
+
+
+def no_grad():
+    """Inference: no autograd graph (an eager call otherwise records one,
+    second-order terms included, and keeps it alive with the output)."""
+    return torch.no_grad()
