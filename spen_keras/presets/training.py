@@ -366,9 +366,8 @@ class IndexedStream(keras.utils.PyDataset):
     def skip(self, batches):
         """The stream without its first `batches` batches (as
         `tf.data.Dataset.skip`)."""
-        return type(self)(self.element, self.batch_size,
-                               self.first_row, self.rows,
-                               self.start + int(batches))
+        return type(self)(self.element, self.batch_size, self.first_row,
+                          self.rows, self.start + int(batches))
 
 
 class TrainingTask:
@@ -380,7 +379,8 @@ class TrainingTask:
 
     Methods:
         training_dataset(batch_size, seed): an endless `tf.data.Dataset` of
-            (x, y) batches.
+            (x, y) batches (an `IndexedStream` where TensorFlow is not
+            installed), with `skip(n)`.
         loss(), metrics(): the compiled loss and metrics.
         evaluate(model): a dict with "our_value" (the table's metric on
             the family's default evaluation data), "reference_values" (e.g.
