@@ -5,7 +5,8 @@
 #
 #   bash benchmarks/gpu_wheels.sh [DIR]          # default .whl
 #
-# DIR then holds (about 10 MB):
+# DIR then holds (about 14 MB; .whl is ignored by git, so copy or carry it
+# to the GPU machine with the checkout):
 # - wheels for CPython 3.12 (GPU_PYTHON_VERSION) on manylinux x86-64 of what the GPU image lacks:
 #   keras 3.15.1 and its needs (namex, optree, typing-extensions, packaging),
 #   spen-keras' own light dependencies (pillow, tqdm, liac-arff, built here
