@@ -14,6 +14,11 @@ builder with TFDS, so that after `import spen_keras.datasets` (or
 # its installed name, even if this folder is imported as a top-level package.
 from importlib.util import find_spec
 
+try:  # Any file system (GCS, ...) where etils is installed (with TFDS):
+    from etils import epath  # noqa: F401  (the readers' `epath.Path`)
+except ImportError:  # local files only (JAX or PyTorch without TFDS).
+    import pathlib as epath  # noqa: F401
+
 #: Whether TFDS and TensorFlow are installed. Without them (spen-keras on
 #: JAX or PyTorch only) the builders are not imported; the plain readers
 #: (`seven_scenes_archives`, `conll2005_layers`, `mulan_arff`) still are.

@@ -30,10 +30,7 @@ import gzip
 import re
 import zlib
 
-try:  # Any file system (GCS, ...) where etils is installed (with TFDS).
-    from etils import epath
-except ImportError:  # Local files only (JAX or PyTorch without TFDS).
-    import pathlib as epath
+from spen_keras.datasets import epath
 
 # TFDS split name -> (release folder, section suffixes of its files).
 SPLITS = {

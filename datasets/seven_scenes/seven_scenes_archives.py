@@ -34,11 +34,9 @@ import zipfile
 import zlib
 
 import numpy as np
-try:  # Any file system (GCS, ...) where etils is installed (with TFDS).
-    from etils import epath
-except ImportError:  # Local files only (JAX or PyTorch without TFDS).
-    import pathlib as epath
 from PIL import Image, UnidentifiedImageError
+
+from spen_keras.datasets import epath
 
 SCENES = (
     "chess", "fire", "heads", "office", "pumpkin", "redkitchen", "stairs")

@@ -31,8 +31,6 @@ Example:
 (6, 480, 640, 1)
 """
 
-import functools
-
 import numpy as np
 
 from spen_keras.core.backend import require_tensorflow
@@ -42,6 +40,7 @@ from spen_keras.denoising.augmentation import augment_crop
 from spen_keras.denoising.depth_normalization import fill_invalid
 from spen_keras.denoising.kinect_noise import KinectNoiseModel
 from spen_keras.presets.training import IndexedStream
+from spen_keras.presets.training import pass_order
 
 
 def noise_seed(seed, sequence, frame, realization=None):
@@ -126,11 +125,10 @@ def make_evaluation_arrays(frames, noise=KinectNoiseModel(), seed=1234):
     )
 
 
-def _pass_frame_index(index, seed, num_frames, per_pass):
+def _pass_frame_index(tf, index, seed, num_frames, per_pass):
     """Frame of stream element `index`: passes of `per_pass` elements, each
     visiting every frame `per_pass / num_frames` times in an order seeded by
-    `(seed, pass)` (stateless TensorFlow ops)."""
-    tf = _tensorflow()
+    `(seed, pass)` (stateless ops of `tf`, traced by tf.data)."""
     order_key = tf.constant([seed, 1], tf.int64)
     fold_in = tf.random.experimental.stateless_fold_in
     pass_seed = fold_in(order_key, index // per_pass)
@@ -141,14 +139,8 @@ def _pass_frame_index(index, seed, num_frames, per_pass):
 def _numpy_pass_frame_index(index, seed, num_frames, per_pass):
     """`_pass_frame_index` in numpy (the stream without TensorFlow): the same
     passes, each pass's order drawn from `SeedSequence([seed, 1, pass])`."""
-    order = _numpy_pass_order(seed, index // per_pass, per_pass)
+    order = pass_order((seed, 1, index // per_pass), per_pass)
     return int(order[index % per_pass]) % num_frames
-
-
-@functools.lru_cache(maxsize=4)
-def _numpy_pass_order(seed, number, per_pass):
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1, number]))
-    return rng.permutation(per_pass)
 
 
 # Last entropy word of the per-element generators of augmented streams.
@@ -159,9 +151,8 @@ _REGION_TRIES = 10
 
 def _augmented_pair(frames, crop_size, noise, seed, augmentation):
     """Returns `pair(index, frame_index) -> (x, y)` for augmented streams,
-    every draw from `np.random.default_rng(SeedSequence([seed, index, 7]))`:
-    numpy (`pair.numpy`), inside `tf.numpy_function` where TensorFlow is
-    installed."""
+    in numpy (inside `tf.numpy_function` on the tf.data stream), every draw
+    from `np.random.default_rng(SeedSequence([seed, index, 7]))`."""
     depths = np.stack([np.asarray(f["depth"], np.float32) for f in frames])
     masks = np.stack([np.asarray(f["mask"], bool) for f in frames])
     crop_height, crop_width = crop_size
@@ -182,15 +173,7 @@ def _augmented_pair(frames, crop_size, noise, seed, augmentation):
                             augmentation, crop_size)
         return x[..., None], y[..., None]
 
-    def pair(index, frame_index):
-        tf = _tensorflow()
-        x, y = tf.numpy_function(numpy_pair, [index, frame_index],
-                                 [tf.float32, tf.float32], stateful=False)
-        shape = (crop_height, crop_width, 1)
-        return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
-
-    pair.numpy = numpy_pair
-    return pair
+    return numpy_pair
 
 
 def make_training_dataset(
@@ -293,14 +276,19 @@ def make_training_dataset(
                                seed, augmentation)
 
         if not tensorflow_installed():
-            return IndexedStream(lambda index: pair.numpy(
+            return IndexedStream(lambda index: pair(
                 index, _numpy_pass_frame_index(index, seed, num_frames,
                                                per_pass)),
                 batch_size, first_row, rows)
+        tf = _tensorflow()
+        shape = (crop_height, crop_width, 1)
 
         def crop_pair(index):
-            return pair(index,
-                        _pass_frame_index(index, seed, num_frames, per_pass))
+            frame_index = _pass_frame_index(tf, index, seed, num_frames,
+                                            per_pass)
+            x, y = tf.numpy_function(pair, [index, frame_index],
+                                     [tf.float32, tf.float32], stateful=False)
+            return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
 
         return _batched_stream(crop_pair, batch_size, first_row, rows)
 
@@ -349,7 +337,8 @@ def make_training_dataset(
 
     def crop_pair(index):
         fold_in = tf.random.experimental.stateless_fold_in
-        frame_index = _pass_frame_index(index, seed, num_frames, per_pass)
+        frame_index = _pass_frame_index(tf, index, seed, num_frames,
+                                        per_pass)
         seeds = tf.random.experimental.stateless_split(
             fold_in(crop_key, index), num=5
         )

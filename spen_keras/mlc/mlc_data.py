@@ -15,6 +15,7 @@ from spen_keras.core.backend import require_tensorflow
 from spen_keras.core.backend import tensorflow_installed
 from spen_keras.datasets.mulan import mulan_arff
 from spen_keras.presets.training import IndexedStream
+from spen_keras.presets.training import pass_order
 
 DATASETS = tuple(mulan_arff.DATASETS)
 
@@ -88,7 +89,7 @@ def training_dataset(x, y, batch_size, seed, epochs=1000):
     n = len(x)
     if not tensorflow_installed():
         def element(index):
-            row = _pass_order(seed, index // n, n)[index % n]
+            row = pass_order((seed, index // n), n)[index % n]
             return x[row], y[row]
 
         return IndexedStream(element, batch_size)
@@ -96,7 +97,7 @@ def training_dataset(x, y, batch_size, seed, epochs=1000):
 
     def rows():
         for epoch in range(epochs):
-            yield from np.random.default_rng((seed, epoch)).permutation(n)
+            yield from pass_order((seed, epoch), n)
 
     order = tf.data.Dataset.from_generator(
         rows, output_signature=tf.TensorSpec([], tf.int64))
@@ -105,8 +106,3 @@ def training_dataset(x, y, batch_size, seed, epochs=1000):
             .map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)))
             .prefetch(2))
 
-
-@functools.lru_cache(maxsize=4)
-def _pass_order(seed, number, n):
-    """The rows of pass `number`, in the order the tf.data stream takes."""
-    return np.random.default_rng((seed, number)).permutation(n)

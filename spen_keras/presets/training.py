@@ -24,6 +24,7 @@ checkpoints to a temporary folder which they delete.
 import contextlib
 import dataclasses
 import datetime
+import functools
 import os
 import pathlib
 import platform
@@ -328,6 +329,15 @@ def raise_if_diverged(model, name, backup_dir):
         raise TrainingDivergedError(
             f"Training {name} met NaN/Inf and stopped; the preset was not "
             f"written. The last good epoch is backed up in {backup_dir}.")
+
+
+@functools.lru_cache(maxsize=8)
+def pass_order(entropy, size):
+    """The order of one pass over `size` elements of a seeded stream:
+    `np.random.default_rng(entropy).permutation(size)` for an int tuple
+    `entropy` (e.g. (seed, pass)); cached, since every element of a pass
+    looks it up."""
+    return np.random.default_rng(entropy).permutation(size)
 
 
 class IndexedStream(keras.utils.PyDataset):

@@ -66,23 +66,23 @@ class _FiniteDifference(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, minimizer, structure, count, y, *tensors):
-        ctx.minimizer, ctx.structure, ctx.count = minimizer, structure, count
-        ctx.save_for_backward(y, *tensors)
+        # The weights are inputs only so that the backward pass can hand
+        # them their gradients; the energy reads the Keras variables.
+        ctx.minimizer, ctx.structure = minimizer, structure
         flat = list(tensors[:count])
+        ctx.save_for_backward(y, *flat)
         return _first_order(minimizer, structure, y, flat, [])[0].detach()
 
     @staticmethod
     def backward(ctx, v):
-        y, *tensors = ctx.saved_tensors
+        y, *flat = ctx.saved_tensors
         # Differentiate with respect to the floating features and weights.
-        sources = [t.detach().requires_grad_(True)
-                   if t.is_floating_point() else t
-                   for t in tensors[:ctx.count]]
+        features = [t.detach().requires_grad_(True)
+                    if t.is_floating_point() else t for t in flat]
         eps = ctx.minimizer.fd_radius / torch.clamp(torch.linalg.norm(v),
                                                     min=1e-30)
-        features = sources[:ctx.count]
         # The weights as the energy reads them: the Keras variables' own
-        # tensors (the saved inputs are other tensor objects).
+        # tensors.
         weights = [v.value for v in ctx.minimizer.trainable_variables]
         probes = []
         for sign in (1.0, -1.0):
