@@ -193,7 +193,8 @@ def predict_tiled(model, x, tile_size=DEFAULT_TILE_SIZE, margin=None):
     so the peak memory is that of one such tile whatever the size of x. The
     tiles run one after another, each on the whole batch, through one
     compiled function (on TensorFlow a `tf.function` whose spatial axes are
-    free: no retracing per tile shape). An x no larger than one tile runs in one piece.
+    free: no retracing per tile shape). An x no larger than one tile runs
+    in one piece.
 
     Args:
         model: a SPEN (or, with `margin` given, any Keras model or callable

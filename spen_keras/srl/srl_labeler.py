@@ -72,7 +72,8 @@ class SrlLabeler:
             setattr(self, name, self.model.predict_iterates if iterates
                     else self._call_without_gradients)
         if getattr(self, name, None) is None:
-            tf = backend.require_tensorflow("SRL inference on TensorFlow")
+            import tensorflow as tf  # Keras runs on it here
+
             num_templates = len(self.vocabulary.templates)
             signature = [{
                 "ids": tf.TensorSpec([None, None, None, num_templates],
