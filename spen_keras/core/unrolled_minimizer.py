@@ -277,7 +277,7 @@ class UnrolledMinimizer(keras.layers.Layer):
                 state = step(state, t)
                 iterates.append(self.step_rule.iterate(state))
             num_steps = keras.ops.convert_to_tensor(self.num_steps, "int32")
-        elif backend.ops().executing_eagerly():
+        elif backend.ops().can_read(state, features, self.variables):
             iterates, num_steps = self._eager_early_stop(state, step)
         elif backend.is_tensorflow():
             iterates, num_steps = self._graph_early_stop(state, step)

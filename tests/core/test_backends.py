@@ -16,6 +16,9 @@ prints one JSON line. The checks:
 - the same weights and batch on every backend: the SPEN's training loss
   (Eq. 9 over the iterates) and every parameter gradient agree with
   TensorFlow's within 1e-5 relative (float32);
+- checkpointed steps give the plain steps' loss and gradients, and early
+  stopping (`tolerance`) stops at the same step eagerly, compiled and in
+  training, on every backend;
 - every shipped Keras preset gives TensorFlow's outputs within 1e-5 on the
   same input (weights files are backend-neutral): the denoisers' frames,
   the multi-label models' probabilities and the SRL models' role
@@ -60,7 +63,7 @@ def _closed_form(keras, spen_keras):
     return float(np.abs(y - expected).max())
 
 
-def _small_spen(keras, spen_keras, dtype, hvp="exact"):
+def _small_spen(keras, spen_keras, dtype, hvp="exact", **options):
     keras.utils.set_random_seed(3)
     energy = spen_keras.SumEnergy([
         spen_keras.QuadraticDataEnergy(0.7, dtype=dtype),
@@ -69,7 +72,8 @@ def _small_spen(keras, spen_keras, dtype, hvp="exact"):
         dtype=dtype)
     minimizer = spen_keras.UnrolledMinimizer(
         energy, num_steps=3, step_rule=spen_keras.MomentumStep(0.25),
-        step_size=0.2, learn_step_sizes=True, hvp=hvp, dtype=dtype)
+        step_size=0.2, learn_step_sizes=True, hvp=hvp, dtype=dtype,
+        **options)
     model = spen_keras.SPEN(minimizer, dtype=dtype)
     model.build((None, 9, 8, 1))
     rng = np.random.default_rng(7)
@@ -176,6 +180,26 @@ def _finite_difference_hvp(keras, spen_keras):
                for a, b in zip(*grads))
 
 
+def _early_stopping(keras, spen_keras):
+    """The small SPEN with `tolerance` between its first and second steps'
+    RMS changes (0.0186 and 0.0083 on these weights, so it stops after two
+    of its three steps): the steps taken and the output of an eager call
+    and of `predict` (compiled on TensorFlow and JAX), the training loss
+    and gradients (JAX: traced by its `jax.value_and_grad`, so the masked
+    form), and the iterates without a tolerance."""
+    x, y = _data("float32")
+    plain = _small_spen(keras, spen_keras, "float32")
+    iterates = plain._forward(x, training=False).iterates
+    model = _small_spen(keras, spen_keras, "float32", tolerance=0.01)
+    result = model._forward(x, training=False)
+    loss, grads = _loss_and_gradients(keras, model, _training_loss, x, y)
+    return {"num_steps": int(keras.ops.convert_to_numpy(result.num_steps)),
+            "eager": keras.ops.convert_to_numpy(result.y).tolist(),
+            "predict": model.predict(x, verbose=0).tolist(),
+            "iterates": keras.ops.convert_to_numpy(iterates).tolist(),
+            "loss": loss, "gradients": [g.tolist() for g in grads]}
+
+
 def _presets(keras, spen_keras):
     x = np.random.default_rng(5).uniform(0.2, 0.8, (1, 24, 32, 1)).astype(
         "float32")
@@ -217,7 +241,13 @@ def _worker(backend):
     model = _small_spen(keras, spen_keras, "float32")
     loss, grads = _loss_and_gradients(keras, model, _training_loss,
                                       *_data("float32"))
-    return {"backend": keras.backend.backend(),
+    checkpointed = _loss_and_gradients(
+        keras, _small_spen(keras, spen_keras, "float32", checkpoint=True),
+        _training_loss, *_data("float32"))
+    return {"checkpointed": {"loss": checkpointed[0], "gradients": [
+                g.tolist() for g in checkpointed[1]]},
+            "early_stopping": _early_stopping(keras, spen_keras),
+"backend": keras.backend.backend(),
             "closed_form": _closed_form(keras, spen_keras),
             "finite_differences": _finite_differences(keras, spen_keras),
             "finite_difference_hvp": _finite_difference_hvp(keras,
@@ -291,6 +321,46 @@ def test_loss_and_every_gradient_equal_tensorflows(results, backend):
     other = _result(results, backend)
     assert relative_difference(other["loss"], reference["loss"]) < 1e-5
     assert len(other["gradients"]) == len(reference["gradients"])
+    worst = max(relative_difference(a, b) for a, b in zip(
+        other["gradients"], reference["gradients"]))
+    assert worst < 1e-5, worst
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_checkpointed_steps_give_the_same_loss_and_gradients(results,
+                                                             backend):
+    """`checkpoint=True` (tf.recompute_grad-style custom gradient,
+    `jax.checkpoint`, `torch.utils.checkpoint`) against the plain steps."""
+    plain = _result(results, backend)
+    checkpointed = plain["checkpointed"]
+    assert relative_difference(checkpointed["loss"], plain["loss"]) < 1e-6
+    assert len(checkpointed["gradients"]) == len(plain["gradients"])
+    worst = max(relative_difference(a, b) for a, b in zip(
+        checkpointed["gradients"], plain["gradients"]))
+    assert worst < 1e-5, worst
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_early_stopping_stops_at_the_tolerance(results, backend):
+    """Eager (a Python loop that breaks), compiled `predict` (TensorFlow:
+    `tf.cond` per step; JAX: masked steps) and training all stop after the
+    second step, whose iterate they return."""
+    found = _result(results, backend)["early_stopping"]
+    assert found["num_steps"] == 2
+    second = np.asarray(found["iterates"])[1]
+    assert np.abs(np.subtract(found["eager"], second)).max() < 1e-6
+    assert np.abs(np.subtract(found["predict"], second)).max() < 1e-6
+    assert np.abs(np.subtract(found["eager"],
+                              np.asarray(found["iterates"])[2])).max() > 1e-4
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_early_stopping_equals_tensorflows(results, backend):
+    reference = _result(results, "tensorflow")["early_stopping"]
+    other = _result(results, backend)["early_stopping"]
+    assert np.abs(np.subtract(other["eager"],
+                              reference["eager"])).max() < 1e-5
+    assert relative_difference(other["loss"], reference["loss"]) < 1e-5
     worst = max(relative_difference(a, b) for a, b in zip(
         other["gradients"], reference["gradients"]))
     assert worst < 1e-5, worst

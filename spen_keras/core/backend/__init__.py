@@ -18,7 +18,9 @@ PyTorch, except for these few operations, which each backend module
   backward pass takes central differences of first-order gradients
   (`hvp="finite_difference"`: a custom gradient, `jax.custom_vjp`, a
   `torch.autograd.Function`);
-- `executing_eagerly()`: whether values can be read now (not while traced);
+- `can_read(*values)`: whether these values can be read now (TensorFlow:
+  outside a traced function; JAX: none is a tracer, under `jax.jit` or
+  the trainer's `jax.value_and_grad`);
 - `no_grad()`: a context for inference calls (PyTorch: `torch.no_grad()`,
   else nothing to do);
 - `single_channel_conv(x, kernel)`: a 'valid' conv of a one-channel image

@@ -6,11 +6,15 @@ import jax
 import keras
 
 
-def executing_eagerly():
-    """Whether values can be read now (not inside a JAX trace)."""
-    from keras.src.backend.jax.core import is_in_jax_tracing_scope
-
-    return not is_in_jax_tracing_scope()
+def can_read(*values):
+    """Whether these values (nested structures of arrays, Keras variables)
+    can be read now: none of them is a JAX tracer (under `jax.jit` or a
+    transformation such as the trainer's `jax.value_and_grad`, a variable's
+    value in the stateless scope is one)."""
+    return not any(
+        isinstance(v.value if isinstance(v, keras.Variable) else v,
+                   jax.core.Tracer)
+        for v in keras.tree.flatten(values))
 
 
 def energy_gradient(total_energy, y):

@@ -10,8 +10,8 @@ import tensorflow as tf
 from spen_keras.core.energies.saved_model_tracing import is_tracing_for_saved_model
 
 
-def executing_eagerly():
-    """Whether values can be read now (not inside a traced function)."""
+def can_read(*values):
+    """Whether these values can be read now: outside a traced function."""
     return tf.executing_eagerly()
 
 

@@ -185,7 +185,7 @@ class QuadraticDataEnergy(Energy):
         unless `noise_override` is set (> 0, read eagerly)."""
         if self.noise_estimate is None:
             return 0
-        if not (self.built and backend.ops().executing_eagerly()):
+        if not (self.built and backend.ops().can_read(self.noise_override)):
             return None
         return 0 if float(keras.ops.convert_to_numpy(
             self.noise_override)) > 0 else None
