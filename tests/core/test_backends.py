@@ -315,15 +315,18 @@ def relative_difference(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
 
 
+def assert_same_loss_and_gradients(found, reference, tolerance=1e-5):
+    assert relative_difference(found["loss"], reference["loss"]) < tolerance
+    assert len(found["gradients"]) == len(reference["gradients"])
+    worst = max(relative_difference(a, b) for a, b in zip(
+        found["gradients"], reference["gradients"]))
+    assert worst < tolerance, worst
+
+
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_loss_and_every_gradient_equal_tensorflows(results, backend):
-    reference = _result(results, "tensorflow")
-    other = _result(results, backend)
-    assert relative_difference(other["loss"], reference["loss"]) < 1e-5
-    assert len(other["gradients"]) == len(reference["gradients"])
-    worst = max(relative_difference(a, b) for a, b in zip(
-        other["gradients"], reference["gradients"]))
-    assert worst < 1e-5, worst
+    assert_same_loss_and_gradients(_result(results, backend),
+                                   _result(results, "tensorflow"))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -332,12 +335,7 @@ def test_checkpointed_steps_give_the_same_loss_and_gradients(results,
     """`checkpoint=True` (tf.recompute_grad-style custom gradient,
     `jax.checkpoint`, `torch.utils.checkpoint`) against the plain steps."""
     plain = _result(results, backend)
-    checkpointed = plain["checkpointed"]
-    assert relative_difference(checkpointed["loss"], plain["loss"]) < 1e-6
-    assert len(checkpointed["gradients"]) == len(plain["gradients"])
-    worst = max(relative_difference(a, b) for a, b in zip(
-        checkpointed["gradients"], plain["gradients"]))
-    assert worst < 1e-5, worst
+    assert_same_loss_and_gradients(plain["checkpointed"], plain)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -360,10 +358,7 @@ def test_early_stopping_equals_tensorflows(results, backend):
     other = _result(results, backend)["early_stopping"]
     assert np.abs(np.subtract(other["eager"],
                               reference["eager"])).max() < 1e-5
-    assert relative_difference(other["loss"], reference["loss"]) < 1e-5
-    worst = max(relative_difference(a, b) for a, b in zip(
-        other["gradients"], reference["gradients"]))
-    assert worst < 1e-5, worst
+    assert_same_loss_and_gradients(other, reference)
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
