@@ -3,8 +3,10 @@
 import types
 
 import keras
+import numpy as np
 
 from spen_keras.core import backend
+from spen_keras.core.energies.base_energy import known_sizes
 from spen_keras.core.energies.base_energy import static_rank
 from spen_keras.core.energies.base_energy import sum_over_non_batch_axes
 from spen_keras.core.energies.saved_model_tracing import tracing_for_saved_model
@@ -58,6 +60,32 @@ def _deserialize(obj):
     if isinstance(obj, dict):
         return keras.saving.deserialize_keras_object(obj)
     return obj
+
+
+class ExportError(ValueError):
+    """`SPEN.export` cannot write this SavedModel on this backend."""
+
+
+def _check_exportable(input_signature):
+    """Refuses, in one line, an export the backend cannot trace."""
+    name = backend.name()
+    if name == "torch":
+        raise ExportError(
+            "export() to a TF SavedModel runs on the TensorFlow and JAX "
+            "backends, not on PyTorch (Keras exports PyTorch through "
+            "torch.export and torch_xla, which do not trace the energy's "
+            "gradient inside the model): save the model with "
+            "model.save('model.keras') and export it under "
+            "KERAS_BACKEND=tensorflow.")
+    if name == "jax" and any(
+            len(known_sizes(tuple(spec.shape)[1:])) < len(spec.shape) - 1
+            for spec in keras.tree.flatten(input_signature)):
+        raise ExportError(
+            "export() on the JAX backend needs the image size fixed (JAX "
+            "cannot differentiate the energy's convolutions over symbolic "
+            "sizes): pass input_signature=[tf.TensorSpec((None, H, W, C), "
+            "'float32')], or export under KERAS_BACKEND=tensorflow, whose "
+            "SavedModel takes any size.")
 
 
 @keras.saving.register_keras_serializable(package="spen_keras")
@@ -256,7 +284,7 @@ class SPEN(keras.Model):
                 dtype))
         self.check_input_shape(tuple(x.shape), x.dtype)
         x = keras.ops.cast(x, self.compute_dtype)
-        if backend.name() == "torch" and not bool(
+        if backend.ops().can_read(x) and not bool(
                 keras.ops.convert_to_numpy(keras.ops.all(
                     keras.ops.isfinite(x)))):
             raise ValueError("SPEN input x contains NaN or Inf")
@@ -282,6 +310,11 @@ class SPEN(keras.Model):
             raise TypeError(f"SPEN expects a floating-point x; got an array "
                             f"of dtype {dtype}.") from None
         self.check_input_shape(x.shape, dtype)
+        # JAX's compiled steps cannot read x (TensorFlow's graph checks it,
+        # PyTorch's eager call does): checked here, before they run.
+        if (backend.name() == "jax" and isinstance(x, np.ndarray)
+                and not np.isfinite(x).all()):
+            raise ValueError("SPEN input x contains NaN or Inf")
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_data(x)
@@ -314,7 +347,7 @@ class SPEN(keras.Model):
         if minimum is None or minimum <= 1 or rank is None or rank < 3:
             return None
         spatial = tuple(shape)[1:-1]
-        if any(d is not None and d < minimum for d in spatial):
+        if any(d < minimum for d in known_sizes(spatial)):
             error = ValueError(
                 f"SPEN input x is too small for its energy: every spatial "
                 f"axis needs at least {minimum} pixels ("
@@ -559,10 +592,17 @@ class SPEN(keras.Model):
         minimiser's `checkpoint=True` or `hvp="finite_difference"` changes
         only how this model trains, and is not exported
         (`spen_keras.core.energies.saved_model_tracing`).
+
+        On the JAX backend (TensorFlow installed) the image size must be
+        fixed by `input_signature` (the batch may stay free) and the loaded
+        model differentiates to first order; PyTorch cannot export to a
+        SavedModel (`ExportError`, a ValueError, says what to do instead).
         """
         backend.require_tensorflow("export() to a TF SavedModel")
-        if input_signature is None and format == "tf_saved_model":
-            input_signature = self.serving_signature()
+        if format == "tf_saved_model":
+            if input_signature is None:
+                input_signature = self.serving_signature()
+            _check_exportable(input_signature)
         if not self.built:
             # Trained by `fit` without an explicit `build`: the layers exist,
             # only Keras' built flag is unset.

@@ -200,6 +200,45 @@ def _early_stopping(keras, spen_keras):
             "loss": loss, "gradients": [g.tolist() for g in grads]}
 
 
+def _export_and_bad_input(keras, spen_keras):
+    """dp_3 exported to a SavedModel (TensorFlow is installed here) with a
+    free and with a fixed image size: |served - model| or the ExportError's
+    message; and the errors a frame with NaN gets, called and predicted."""
+    import tempfile
+
+    import tensorflow as tf
+
+    from spen_keras.core.spen import ExportError
+
+    model = spen_keras.load_preset("dp_3")
+    x = np.random.default_rng(4).uniform(0.2, 0.8, (2, 24, 32, 1)).astype(
+        "float32")
+    expected = keras.ops.convert_to_numpy(model(x))
+    found = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, signature in (
+                ("free", None),
+                ("fixed", [tf.TensorSpec((None, 24, 32, 1), "float32")])):
+            path = os.path.join(folder, name)
+            try:
+                model.export(path, verbose=False, input_signature=signature)
+            except ExportError as error:
+                found[name] = str(error)
+                continue
+            loaded = tf.saved_model.load(path)  # kept: it owns the weights
+            served = loaded.serve(x).numpy()
+            found[name] = float(np.abs(served - expected).max())
+    bad = np.where(x > 0.7, np.nan, x)
+    for name, run in (("nan_call", lambda: model(bad)),
+                      ("nan_predict", lambda: model.predict(bad, verbose=0))):
+        try:
+            run()
+            found[name] = "no error"
+        except Exception as error:  # TensorFlow's InvalidArgumentError or not
+            found[name] = f"{type(error).__name__}: {error}"
+    return found
+
+
 def _presets(keras, spen_keras):
     x = np.random.default_rng(5).uniform(0.2, 0.8, (1, 24, 32, 1)).astype(
         "float32")
@@ -247,6 +286,7 @@ def _worker(backend):
     return {"checkpointed": {"loss": checkpointed[0], "gradients": [
                 g.tolist() for g in checkpointed[1]]},
             "early_stopping": _early_stopping(keras, spen_keras),
+            "export": _export_and_bad_input(keras, spen_keras),
 "backend": keras.backend.backend(),
             "closed_form": _closed_form(keras, spen_keras),
             "finite_differences": _finite_differences(keras, spen_keras),
@@ -359,6 +399,35 @@ def test_early_stopping_equals_tensorflows(results, backend):
     assert np.abs(np.subtract(other["eager"],
                               reference["eager"])).max() < 1e-5
     assert_same_loss_and_gradients(other, reference)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_export_serves_the_model_or_says_why_not(results, backend):
+    """TensorFlow exports any image size; JAX a fixed one (a free size is a
+    one-line ExportError naming the fix); PyTorch cannot (one line naming
+    the TensorFlow backend)."""
+    found = _result(results, backend)["export"]
+    if backend == "torch":
+        for name in ("free", "fixed"):
+            assert "not on PyTorch" in found[name]
+            assert "KERAS_BACKEND=tensorflow" in found[name]
+        return
+    assert found["fixed"] < 1e-5
+    if backend == "jax":
+        assert "needs the image size fixed" in found["free"]
+        assert "input_signature" in found["free"]
+    else:
+        assert found["free"] < 1e-5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", ["nan_call", "nan_predict"])
+def test_non_finite_input_is_refused(results, backend, how):
+    """A frame with NaN, called or through `predict` (compiled on
+    TensorFlow and JAX, whose traced step cannot read it): an error naming
+    it, never a NaN output."""
+    message = _result(results, backend)["export"][how]
+    assert "NaN or Inf" in message, message
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)

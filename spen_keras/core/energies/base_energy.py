@@ -19,6 +19,13 @@ def static_rank(shape):
     return None if shape is None else len(shape)
 
 
+def known_sizes(sizes):
+    """The sizes among `sizes` known now, as ints: None (an axis left free
+    in a traced function) and a JAX export's symbolic dimension (whose
+    comparisons raise) are checked when the function runs instead."""
+    return [int(d) for d in sizes if isinstance(d, int)]
+
+
 def check_positive(name, value):
     """Raises a ValueError naming `name` unless `value` is a positive number."""
     if value is None or not float(value) > 0.0:

@@ -3,6 +3,7 @@
 import keras
 
 from spen_keras.core.energies.base_energy import Energy
+from spen_keras.core.energies.base_energy import known_sizes
 from spen_keras.core.energies.base_energy import static_rank
 
 PADDING_MODES = ("valid", "reflect", "zero")
@@ -119,7 +120,7 @@ class ImageEnergy(Energy):
         rank = static_rank(shape)
         if rank is None or rank < 3 or minimum <= 1:
             return
-        small = [d for d in shape[1:-1] if d is not None and d < minimum]
+        small = [d for d in known_sizes(shape[1:-1]) if d < minimum]
         if small:
             raise ValueError(
                 f"{self.__class__.__name__} with padding {self.padding!r} "
