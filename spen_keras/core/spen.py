@@ -192,6 +192,12 @@ class SPEN(keras.Model):
             return
         input_shape = tuple(input_shape)
         self._expected_input_shape = input_shape
+        if self.feature_network is None and self.init_network is None:
+            # The energies are convolutional: any batch and image size, as
+            # when a first call builds it (Keras' JAX trainer builds with
+            # the first batch's shape).
+            self._expected_input_shape = ((None,) * (len(input_shape) - 1)
+                                          + input_shape[-1:])
         # Run one forward pass on a small concrete batch so that every
         # sub-layer creates its weights (needed before loading weights).
         concrete = [1] + [32 if d is None else int(d) for d in input_shape[1:]]
