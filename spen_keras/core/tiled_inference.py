@@ -38,6 +38,7 @@ for which no finite margin exists:
 """
 
 import math
+import weakref
 
 import numpy as np
 
@@ -165,24 +166,54 @@ def tile_windows(length, tile_size, margin):
             for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _forward_function(model, channels):
-    """One compiled function for every tile shape: y = model(x) on
-    (batch, H, W, C). On TensorFlow one `tf.function` whose spatial axes are
-    free (no retracing per tile shape); on JAX and PyTorch Keras' own
-    `predict_on_batch` (JAX compiles once per distinct tile shape, of which
-    a tiling has at most four)."""
+# One traced function per (model, iterates?, channels, dtype), kept while
+# the model lives: a new tf.function per call retraced on every frame a user
+# denoised (about a second each, and TensorFlow's retracing warning after
+# five).
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def compiled_forward(model, with_iterates=False):
+    """numpy (batch, H, W, C) -> numpy `model(x)` (or with `with_iterates`
+    its iterates, (T, batch, H, W, C)), compiled once for every shape.
+
+    On TensorFlow one `tf.function` per channel count and dtype whose batch
+    and spatial axes are free (no retracing per frame or tile size), cached
+    while the model lives; on JAX and PyTorch Keras' own
+    `predict_on_batch` (JAX compiles once per distinct shape) or the
+    iterates eagerly. A callable that is not a Keras model runs as is.
+    """
     import keras
 
     if not isinstance(model, keras.Model):
-        return lambda tile: np.asarray(model(tile))
+        return lambda x: np.asarray(model(x))
     if keras.backend.backend() != "tensorflow":
-        return lambda tile: np.asarray(model.predict_on_batch(tile))
+        if with_iterates:
+            return lambda x: keras.ops.convert_to_numpy(
+                model.predict_iterates(x))
+        return lambda x: np.asarray(model.predict_on_batch(x))
     import tensorflow as tf
 
-    spec = tf.TensorSpec((None, None, None, channels), model.compute_dtype)
-    graph = tf.function(lambda tile: model(tile, training=False),
-                        input_signature=[spec])
-    return lambda tile: graph(tf.constant(tile)).numpy()
+    functions = _COMPILED.setdefault(model, {})
+    # A weak reference: a function holding the model would keep its own
+    # dictionary key alive, and every model used would leak.
+    ref = weakref.ref(model)
+
+    def forward(x):
+        x = np.asarray(x)
+        key = (bool(with_iterates), x.shape[-1], x.dtype.name)
+        if key not in functions:
+            spec = tf.TensorSpec((None, None, None, x.shape[-1]), x.dtype)
+            if with_iterates:
+                def call(x):
+                    return ref().predict_iterates(x)
+            else:
+                def call(x):
+                    return ref()(x, training=False)
+            functions[key] = tf.function(call, input_signature=[spec])
+        return functions[key](tf.constant(x)).numpy()
+
+    return forward
 
 
 def predict_tiled(model, x, tile_size=DEFAULT_TILE_SIZE, margin=None):
@@ -229,7 +260,7 @@ def predict_tiled(model, x, tile_size=DEFAULT_TILE_SIZE, margin=None):
     tile_h, tile_w = (int(t) for t in tile_size)
     rows = tile_windows(x.shape[1], tile_h, margin)
     cols = tile_windows(x.shape[2], tile_w, margin)
-    forward = _forward_function(model, x.shape[-1])
+    forward = compiled_forward(model)
     output = None
     for top, bottom, core_top, core_bottom in rows:
         for left, right, core_left, core_right in cols:

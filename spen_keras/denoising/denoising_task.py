@@ -9,10 +9,10 @@ model or a numpy callable) frame by frame.
 """
 
 import time
-import weakref
 
 import numpy as np
 
+from spen_keras.core.tiled_inference import compiled_forward
 from spen_keras.denoising.denoising_pipeline import make_evaluation_arrays
 from spen_keras.denoising.denoising_pipeline import make_training_dataset
 from spen_keras.denoising.masked_loss import MaskedMeanSquaredError
@@ -50,51 +50,13 @@ def predict_frames(model, x, with_iterates=False):
         started = time.perf_counter()
         outputs = np.asarray(model(np.asarray(x, np.float32)), np.float32)
         return outputs, time.perf_counter() - started
-    forward = _frame_function(model, with_iterates, x.shape[-1])
+    forward = compiled_forward(model, with_iterates)
     started = time.perf_counter()
     outputs = [forward(x[i:i + 1]) for i in range(len(x))]
     seconds = time.perf_counter() - started
     if not with_iterates:
         outputs = np.concatenate(outputs)
     return outputs, seconds
-
-
-# One traced function per (model, iterates?, channels), kept while the model
-# lives: a new tf.function per call retraced on every frame a user denoised
-# (about a second each, and TensorFlow's retracing warning after five).
-_FRAME_FUNCTIONS = weakref.WeakKeyDictionary()
-
-
-def _frame_function(model, with_iterates, channels):
-    """numpy frame (1, H, W, C) -> numpy output: on TensorFlow one traced
-    function for every frame size; on JAX and PyTorch Keras' compiled
-    `predict_on_batch` (JAX traces once per frame size), or the iterates
-    eagerly."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        if with_iterates:
-            return lambda frame: keras.ops.convert_to_numpy(
-                model.predict_iterates(frame))
-        return lambda frame: np.asarray(model.predict_on_batch(frame))
-    import tensorflow as tf
-
-    functions = _FRAME_FUNCTIONS.setdefault(model, {})
-    key = (bool(with_iterates), int(channels))
-    if key not in functions:
-        spec = tf.TensorSpec((1, None, None, channels), tf.float32)
-        # A weak reference: a function holding the model would keep its
-        # own dictionary key alive, and every model used would leak.
-        ref = weakref.ref(model)
-        if with_iterates:
-            def call(frame):
-                return ref().predict_iterates(frame)
-        else:
-            def call(frame):
-                return ref()(frame)
-        graph = tf.function(call, input_signature=[spec])
-        functions[key] = lambda frame: graph(tf.constant(frame)).numpy()
-    return functions[key]
 
 
 def evaluate_denoiser(model, x, y, with_iterates=False):

@@ -356,3 +356,33 @@ def test_denoise_depth_leaves_other_models_whole(raw_frame, monkeypatch):
     out = denoise_module.denoise_depth(early, raw_frame[:40, :40],
                                        max_untiled_pixels=0)
     assert out.shape == (40, 40)
+
+
+# --- the compiled forward pass shared by tiles and whole frames ------------
+
+
+def test_compiled_forward_traces_once_for_every_size_and_frees_the_model():
+    """Tiles of several sizes and whole frames (`predict_frames`) share one
+    trace per channel count and dtype, which does not keep the model
+    alive."""
+    import gc
+    import weakref
+
+    from spen_keras.core import tiled_inference
+    from spen_keras.denoising.denoising_task import predict_frames
+
+    model = small_spen("reflect")
+    rng = np.random.default_rng(3)
+    frames = rng.uniform(0.2, 0.8, (2, 40, 52, 1)).astype(np.float32)
+    eager = model(frames).numpy()  # built outside the trace
+    tiled = predict_tiled(model, frames, tile_size=32)  # margin 12
+    whole, _ = predict_frames(model, frames)
+    np.testing.assert_allclose(tiled, eager, atol=1e-5)
+    np.testing.assert_allclose(whole, eager, atol=1e-5)
+    traced = tiled_inference._COMPILED[model]
+    assert list(traced) == [(False, 1, "float32")]
+    assert traced[(False, 1, "float32")].experimental_get_tracing_count() == 1
+    ref = weakref.ref(model)
+    del model, traced
+    gc.collect()
+    assert ref() is None
