@@ -134,7 +134,8 @@ def main(argv=None):
             ratios.append({key: pair["old"][key] / pair["new"][key]
                            if "s_per_step" in key else
                            pair["new"][key] / pair["old"][key]
-                           for key in pair["new"] if key != "backend"})
+                           for key in pair["new"]
+                           if key not in ("backend", "jit_compile")})
         doc["speed_ratios_new_over_old"] = ratios
         print("ratios (new speed / old speed):", ratios)
     for backend in args.backends:
@@ -157,6 +158,12 @@ def main(argv=None):
                      + "; ".join(", ".join(f"{k} {v:.3f}" for k, v in
                                            r.items())
                                  for r in doc["speed_ratios_new_over_old"]))
+        medians = {key: float(np.median([r[key] for r in
+                                         doc["speed_ratios_new_over_old"]]))
+                   for key in doc["speed_ratios_new_over_old"][0]}
+        doc["median_speed_ratios_new_over_old"] = medians
+        lines.append("Median over rounds: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in medians.items()))
     common.record_results(doc, os.path.join(here, "benchmarks", "results",
                                             "backends.json"),
                           "\n".join(lines) + "\n")
