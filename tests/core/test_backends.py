@@ -200,6 +200,21 @@ def _early_stopping(keras, spen_keras):
             "loss": loss, "gradients": [g.tolist() for g in grads]}
 
 
+def _served_gradient_error(model, loaded, x):
+    """JAX: the loaded SavedModel's gradient of sum(y_T^2) in x, by a
+    TensorFlow tape, against `jax.grad` of the model (relative)."""
+    import jax
+    import tensorflow as tf
+
+    x_tensor = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x_tensor)
+        total = tf.reduce_sum(loaded.serve(x_tensor) ** 2)
+    served = tape.gradient(total, x_tensor).numpy()
+    exact = np.asarray(jax.grad(lambda v: (model(v) ** 2).sum())(x))
+    return float(np.abs(served - exact).max() / np.abs(exact).max())
+
+
 def _export_and_bad_input(keras, spen_keras):
     """dp_3 exported to a SavedModel (TensorFlow is installed here) with a
     free and with a fixed image size: |served - model| or the ExportError's
@@ -228,6 +243,9 @@ def _export_and_bad_input(keras, spen_keras):
             loaded = tf.saved_model.load(path)  # kept: it owns the weights
             served = loaded.serve(x).numpy()
             found[name] = float(np.abs(served - expected).max())
+            if name == "fixed" and keras.backend.backend() == "jax":
+                found["fixed_gradient"] = _served_gradient_error(
+                    model, loaded, x)
     bad = np.where(x > 0.7, np.nan, x)
     for name, run in (("nan_call", lambda: model(bad)),
                       ("nan_predict", lambda: model.predict(bad, verbose=0))):
@@ -404,7 +422,8 @@ def test_early_stopping_equals_tensorflows(results, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_export_serves_the_model_or_says_why_not(results, backend):
     """TensorFlow exports any image size; JAX a fixed one (a free size is a
-    one-line ExportError naming the fix); PyTorch cannot (one line naming
+    one-line ExportError naming the fix), whose loaded model gives JAX's
+    gradient in x; PyTorch cannot (one line naming
     the TensorFlow backend)."""
     found = _result(results, backend)["export"]
     if backend == "torch":
@@ -416,6 +435,7 @@ def test_export_serves_the_model_or_says_why_not(results, backend):
     if backend == "jax":
         assert "needs the image size fixed" in found["free"]
         assert "input_signature" in found["free"]
+        assert found["fixed_gradient"] < 1e-5  # first order, as served
     else:
         assert found["free"] < 1e-5
 
