@@ -32,18 +32,19 @@ def stream(frames, **options):
 
 
 def windows_of(frame, crop, flips):
-    """Every crop-sized window of the frame's clean target, flipped as the
-    stream may flip it."""
+    """The windows of the frame's clean target that equal the crop, flipped
+    as the stream may flip it (a window flipped equals the crop when the
+    window equals the crop flipped back): candidates are the positions of
+    the crop's corner pixel."""
     clean = np.where(frame["mask"], frame["depth"], 0.0).astype(np.float32)
     h, w = crop.shape[:2]
+    corners = clean[:clean.shape[0] - h + 1, :clean.shape[1] - w + 1]
     found = []
-    for top in range(clean.shape[0] - h + 1):
-        for left in range(clean.shape[1] - w + 1):
-            window = clean[top:top + h, left:left + w]
-            for variant in ((window, window[:, ::-1], window[::-1],
-                             window[::-1, ::-1]) if flips else (window,)):
-                if np.array_equal(variant, crop):
-                    found.append((top, left))
+    for target in ((crop, crop[:, ::-1], crop[::-1], crop[::-1, ::-1])
+                   if flips else (crop,)):
+        for top, left in np.argwhere(corners == target[0, 0]):
+            if np.array_equal(clean[top:top + h, left:left + w], target):
+                found.append((int(top), int(left)))
     return found
 
 
