@@ -1,5 +1,7 @@
 """The base class shared by every energy term."""
 
+import numbers
+
 import keras
 
 
@@ -22,8 +24,9 @@ def static_rank(shape):
 def known_sizes(sizes):
     """The sizes among `sizes` known now, as ints: None (an axis left free
     in a traced function) and a JAX export's symbolic dimension (whose
-    comparisons raise) are checked when the function runs instead."""
-    return [int(d) for d in sizes if isinstance(d, int)]
+    comparisons raise, and which is no `numbers.Integral`) are checked when
+    the function runs instead."""
+    return [int(d) for d in sizes if isinstance(d, numbers.Integral)]
 
 
 def check_positive(name, value):
